@@ -1,0 +1,24 @@
+"""Errors that stop a run before any work, each with a one-line message."""
+
+
+class NonlinearityError(Exception):
+    """Base class: the message is the whole story, shown as one line."""
+
+
+class ConfigError(NonlinearityError, ValueError):
+    """A parameter is out of range or names something that does not exist."""
+
+
+class DataUnavailableError(NonlinearityError, FileNotFoundError):
+    """The data set's files are missing and cannot be fetched."""
+
+
+def one_line(exc: BaseException) -> NonlinearityError | None:
+    """The first `NonlinearityError` in an exception's cause/context chain, if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, NonlinearityError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

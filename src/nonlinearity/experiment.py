@@ -1,0 +1,179 @@
+"""One run: build -> apply approach -> fit (-> harden -> fine-tune) -> measure.
+
+A run is one (dataset, model, approach, ratio / schedule / gate variant, seed).
+Its name encodes those, with the ratio as an integer percent token:
+`digits_mlp_fixed_50_s0`, `digits_mlp_fixed-structured_50_s0`,
+`digits_mlp_layerwise-low_to_high_s0`, `digits_mlp_gated-base_s0`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from .data import Splits, to_device
+from .errors import ConfigError
+from .layers import Approach, apply_approach, find_activation_sites
+from .layers.apply import check_schedule
+from .measure import efficiency
+from .models import build_model
+from .training import GateConfig, TrainConfig, evaluate, fit, harden
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """The part of a run's identity that a sweep varies."""
+
+    approach: str  # fixed | layerwise | gating
+    seed: int = 0
+    ratio: float = 0.0  # fixed: share of linear neurons
+    pattern: str = "random"
+    schedule_name: str = ""  # layerwise: key in the schedules param
+    schedule: Mapping[int, float] = field(default_factory=dict)
+    variant: str = ""  # gating: key in the variants param
+
+    @property
+    def key(self) -> str:
+        """Run name without dataset and model; also the node name and dataset namespace."""
+        if self.approach == "fixed":
+            head = "fixed" if self.pattern == "random" else f"fixed-{self.pattern}"
+            return f"{head}_{round(self.ratio * 100)}_s{self.seed}"
+        if self.approach == "layerwise":
+            return f"layerwise-{self.schedule_name}_s{self.seed}"
+        return f"gated-{self.variant}_s{self.seed}"
+
+    def approach_config(self, gates: GateConfig | None, target: str) -> Approach:
+        return Approach(
+            kind=self.approach,
+            ratio=self.ratio,
+            pattern=self.pattern,
+            schedule=dict(self.schedule),
+            init_alpha=gates.init_alpha if gates else 0.9,
+            temperature=gates.temperature_start if gates else 1.0,
+            seed=self.seed,
+            target=target,
+        )
+
+
+def run_name(dataset: str, model: str, spec: RunSpec) -> str:
+    return f"{dataset}_{model}_{spec.key}"
+
+
+def parse_schedule(schedule: Mapping[Any, Any], name: str = "") -> dict[int, float]:
+    """`{0: 0.2, "1": 0.5}` -> `{0: 0.2, 1: 0.5}`; keys are layer indices."""
+    out = {}
+    for k, v in dict(schedule or {}).items():
+        try:
+            out[int(k)] = float(v)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"layerwise schedule {name!r}: entry {k!r}: {v!r} must map a layer index to a ratio"
+            ) from None
+    return out
+
+
+def build_for(splits_shape: tuple[int, ...], num_classes: int, model_params: Mapping,
+              spec: RunSpec, gates: GateConfig | None, seed: int) -> tuple[nn.Module, Approach]:
+    """Seeded model with the approach applied (on CPU)."""
+    torch.manual_seed(seed)
+    model = build_model(model_params, splits_shape, num_classes)
+    approach = spec.approach_config(gates, model_params.get("target", "all"))
+    apply_approach(model, approach, torch.zeros((2, *splits_shape)))
+    return model, approach
+
+
+def check_spec(input_shape: tuple[int, ...], num_classes: int, model_params: Mapping,
+               spec: RunSpec, gates: GateConfig | None) -> None:
+    """Everything that can be wrong with a run, found without training it."""
+    model = build_model(model_params, input_shape, num_classes)
+    approach = spec.approach_config(gates, model_params.get("target", "all"))
+    approach.validate()
+    sites = find_activation_sites(model, torch.zeros((2, *input_shape)), approach.target)
+    if not sites:
+        raise ConfigError(f"model.target {approach.target!r} matches no activation of the model")
+    check_schedule(approach, sites)
+
+
+def run_experiment(
+    splits: Splits,
+    model_params: Mapping[str, Any],
+    train_params: Mapping[str, Any],
+    spec: RunSpec,
+    gate_params: Mapping[str, Any] | None = None,
+    measure_params: Mapping[str, Any] | None = None,
+) -> tuple[nn.Module, list[dict], dict]:
+    """Train and measure one run; returns (model on CPU, history, meta)."""
+    train_cfg = TrainConfig.from_params(train_params)
+    gates = GateConfig.from_params(gate_params) if spec.approach == "gating" else None
+    measure_params = dict(measure_params or {})
+    model_name = model_params.get("name", "mlp")
+    name = run_name(splits.name, model_name, spec)
+    device = train_cfg.resolve_device()
+    model, approach = build_for(splits.input_shape, splits.num_classes, model_params, spec, gates, spec.seed)
+    model.to(device)
+    data = to_device(splits, device)
+    started = time.perf_counter()
+    log.info("%s: %d train / %d val / %d test samples on %s", name, *splits.sizes().values(), device)
+
+    history = fit(model, data, train_cfg, spec.seed, gates=gates, label=name)
+    if gates:
+        history.append(harden(model, data, train_cfg, gates, label=name))
+        if gates.finetune_epochs:
+            history += fit(model, data, train_cfg, spec.seed + 1, epochs=gates.finetune_epochs,
+                           first_epoch=train_cfg.epochs + 1, phase="finetune", label=name)
+    test_loss, test_acc = evaluate(model, data.x_test, data.y_test, train_cfg.eval_batch_size, train_cfg.amp)
+    train_time = time.perf_counter() - started
+    log.info("%s: test_acc %.4f  (%.1fs)", name, test_acc, train_time)
+
+    eff = efficiency(model, splits.input_shape, device,
+                     int(measure_params.get("latency_batch_size", 256)),
+                     float(measure_params.get("min_run_time_s", 0.5)))
+    last = history[-1]
+    meta = {
+        "run_name": name,
+        **eff,
+        "metrics": {
+            "val_acc": last["val_acc"],
+            "val_loss": last["val_loss"],
+            "test_acc": test_acc,
+            "test_loss": test_loss,
+            "linear_ratio": _linear_ratio(last["gating"]),
+            "train_time_s": train_time,
+        },
+        "config": {
+            "run_name": name,
+            "dataset": splits.name,
+            "model": dict(model_params),
+            "approach": spec.approach,
+            "linear_ratio": spec.ratio if spec.approach == "fixed" else None,
+            "pattern": spec.pattern if spec.approach != "gating" else None,
+            "schedule_name": spec.schedule_name or None,
+            "schedule": {str(k): v for k, v in approach.schedule.items()} or None,
+            "variant": spec.variant or None,
+            "gating": asdict(gates) if gates else None,
+            "seed": spec.seed,
+            "training": asdict(train_cfg),
+            "measure": measure_params,
+            "data": {"sizes": splits.sizes(), "input_shape": list(splits.input_shape),
+                     "num_classes": splits.num_classes},
+            "device": str(device),
+            "torch": torch.__version__,
+        },
+    }
+    return model.cpu(), history, meta
+
+
+def _linear_ratio(stats: list[dict]) -> float | None:
+    """Share of activation neurons that are linear: 1 - weighted mean alpha."""
+    total = sum(s["num_features"] for s in stats)
+    if not total:
+        return None
+    return sum(s["num_features"] * (1 - s["alpha_mean"]) for s in stats) / total

@@ -1,0 +1,30 @@
+"""Hooks: check every parameter before the first node runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+from .errors import ConfigError
+from .pipelines.sweep_config import registered_specs
+from .sweeps import fixed_specs, gated_specs, validate
+
+
+class ValidateParamsHook:
+    """Bad input stops the run here, with one line, before anything is read or written."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        params = catalog.load("parameters")
+        validate(params)
+        runtime = {s.key for s in fixed_specs(params.get("train_fixed"))}
+        runtime |= {s.key for s in gated_specs(params.get("train_gated"))}
+        registered = {s.key for s in registered_specs()}
+        if runtime != registered:
+            changed = sorted(runtime ^ registered)[0]
+            raise ConfigError(
+                f"the runs of a sweep are fixed when pipelines are registered, and this run's "
+                f"params change them (e.g. {changed!r}): edit conf/*/parameters_train_*.yml, "
+                f"or pick runs with --namespaces"
+            )

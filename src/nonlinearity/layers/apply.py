@@ -1,0 +1,188 @@
+"""Apply an approach to any `nn.Module` by swapping its activation modules.
+
+Sites are found by tracing one forward pass on an example input, so the feature
+count and neuron axis of each activation come from the tensors it really sees:
+`(N, C, H, W)` inputs are per channel, everything else per last dim. A site's
+index is the order of its first call, which is the "layer" of a schedule.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .gated import GatedActivation
+from .mixed import PATTERNS, MaskedActivation, MixedActivation
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+APPROACHES = ("fixed", "layerwise", "gating")
+
+
+def create_act(name: str) -> nn.Module:
+    """A plain activation by name (`relu`, `gelu`, `silu`)."""
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"activation {name!r} is unknown; valid: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+@dataclass
+class ActivationSite:
+    """One activation module of a model, as seen in a forward pass."""
+
+    index: int  # order of first call among the targeted sites
+    name: str  # qualified module name
+    module: nn.Module
+    num_features: int
+    neuron_dim: int  # 1 for conv (N, C, H, W), -1 otherwise
+
+
+def _is_activation(module: nn.Module) -> bool:
+    return isinstance(module, (MaskedActivation, *ACTIVATIONS.values()))
+
+
+def _call(model: nn.Module, example: torch.Tensor | Mapping) -> None:
+    if isinstance(example, Mapping):
+        model(**example)
+    else:
+        model(example)
+
+
+def find_activation_sites(
+    model: nn.Module, example: torch.Tensor | Mapping, target: str = "all"
+) -> list[ActivationSite]:
+    """Activation sites in forward order; `target` is `all` or fnmatch patterns joined by `|`."""
+    patterns = None if target == "all" else target.split("|")
+    masked = [n for n, m in model.named_modules() if isinstance(m, MaskedActivation)]
+    candidates = {
+        name: m
+        for name, m in model.named_modules()
+        if _is_activation(m)
+        and not any(name.startswith(p + ".") for p in masked)
+        and (patterns is None or any(fnmatch.fnmatchcase(name, p) for p in patterns))
+    }
+    seen: dict[str, tuple[int, int]] = {}
+
+    def hook(name: str) -> Callable:
+        def record(_module, args, _output) -> None:
+            z = args[0]
+            shape = (z.shape[1], 1) if z.dim() == 4 else (z.shape[-1], -1)
+            if name in seen and seen[name] != shape:
+                raise ConfigError(
+                    f"activation {name!r} is shared by inputs of {seen[name][0]} and {shape[0]} "
+                    "features; give each call its own module"
+                )
+            seen.setdefault(name, shape)
+
+        return record
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in candidates.items()]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            _call(model, example)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return [
+        ActivationSite(i, name, candidates[name], feats, dim)
+        for i, (name, (feats, dim)) in enumerate(seen.items())
+    ]
+
+
+def plain(module: nn.Module) -> nn.Module:
+    """The model's own nonlinearity inside a (possibly already swapped) site."""
+    return module.act if isinstance(module, MaskedActivation) else module
+
+
+@dataclass(frozen=True)
+class Approach:
+    """How to linearise: a fixed ratio, a per-layer schedule, or learned gates."""
+
+    kind: str = "fixed"  # fixed | layerwise | gating
+    ratio: float = 0.0  # fixed: share of linear neurons; layerwise: layers not in schedule
+    pattern: str = "random"  # random | structured | alternating
+    schedule: Mapping[int, float] = field(default_factory=dict)  # layerwise: layer -> ratio
+    init_alpha: float = 0.9  # gating: starting weight of the nonlinearity
+    temperature: float = 1.0  # gating: starting temperature
+    seed: int = 0  # masks: layer i uses seed + i
+    target: str = "all"  # which activations: `all` or name patterns joined by `|`
+
+    def validate(self) -> None:
+        if self.kind not in APPROACHES:
+            raise ConfigError(f"approach {self.kind!r} is unknown; valid: {', '.join(APPROACHES)}")
+        if self.pattern not in PATTERNS:
+            raise ConfigError(f"pattern {self.pattern!r} is unknown; valid: {', '.join(PATTERNS)}")
+        for where, r in [("ratio", self.ratio)] + [
+            (f"schedule layer {k}", v) for k, v in self.schedule.items()
+        ]:
+            if not 0.0 <= float(r) <= 1.0:
+                raise ConfigError(f"{where}: linear ratio {r} is outside [0, 1]")
+        if self.kind == "gating" and not 0.0 < self.init_alpha < 1.0:
+            raise ConfigError(f"init_alpha {self.init_alpha} must lie strictly between 0 and 1")
+        if self.kind == "gating" and self.temperature <= 0:
+            raise ConfigError(f"temperature {self.temperature} must be positive")
+
+    def ratio_for(self, index: int) -> float:
+        return float(self.schedule.get(index, self.ratio))
+
+
+def check_schedule(approach: Approach, sites: list[ActivationSite]) -> None:
+    """A schedule may only name layers the model has."""
+    missing = sorted(k for k in approach.schedule if not 0 <= k < len(sites))
+    if missing:
+        raise ConfigError(
+            f"layerwise schedule names layer {missing[0]}, but the model has activation layers "
+            f"0..{len(sites) - 1} (target {approach.target!r})"
+        )
+
+
+def apply_approach(
+    model: nn.Module, approach: Approach, example: torch.Tensor | Mapping
+) -> list[ActivationSite]:
+    """Swap the targeted activations of `model` in place; returns the sites swapped."""
+    approach.validate()
+    sites = find_activation_sites(model, example, approach.target)
+    if not sites:
+        raise ConfigError(f"target {approach.target!r} matches no activation of the model")
+    check_schedule(approach, sites)
+    for s in sites:
+        act = plain(s.module)
+        if approach.kind == "gating":
+            new = GatedActivation(s.num_features, act, approach.init_alpha, approach.temperature,
+                                  s.neuron_dim)
+        else:
+            new = MixedActivation(s.num_features, act, approach.ratio_for(s.index),
+                                  approach.pattern, approach.seed + s.index, s.neuron_dim)
+        model.set_submodule(s.name, new.to(_device_of(model)))
+    return sites
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def masked_layers(model: nn.Module) -> list[MaskedActivation]:
+    """The mixed and gated layers of a model, in registration order."""
+    return [m for m in model.modules() if isinstance(m, MaskedActivation)]
+
+
+def gated_layers(model: nn.Module) -> list[GatedActivation]:
+    return [m for m in model.modules() if isinstance(m, GatedActivation)]
+
+
+def layer_stats(model: nn.Module) -> list[dict]:
+    """Per-layer alpha statistics of every mixed/gated layer (the history's `gating` field)."""
+    return [
+        {"layer": i, "name": name, "num_features": m.num_features, **m.stats()}
+        for i, (name, m) in enumerate(
+            (n, m) for n, m in model.named_modules() if isinstance(m, MaskedActivation)
+        )
+    ]

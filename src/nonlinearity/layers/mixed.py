@@ -1,0 +1,126 @@
+"""Mixed activation: a fixed share of neurons skip the nonlinearity.
+
+    y = m * f(z) + (1 - m) * z,    m in {0, 1}^C over the neuron axis
+
+`f` is the model's own activation (ReLU, GELU, ...). The neuron axis is the last
+dim for dense / FFN inputs `(..., C)` and the channel dim for conv inputs
+`(N, C, H, W)`. A ratio of linear neurons picks `round(ratio * C)` of them by a
+pattern: `random` (seeded), `structured` (the first ones) or `alternating`
+(evenly spread).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .stats import gate_stats
+
+PATTERNS = ("random", "structured", "alternating")
+
+
+def linear_count(num_features: int, ratio: float) -> int:
+    """Number of linear neurons for a ratio, rounding half up."""
+    return int(math.floor(ratio * num_features + 0.5))
+
+
+def linear_mask(num_features: int, ratio: float, pattern: str = "random", seed: int = 0) -> torch.Tensor:
+    """Boolean mask (C,), True where the neuron is linear (identity)."""
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"linear ratio {ratio} is outside [0, 1]")
+    if pattern not in PATTERNS:
+        raise ValueError(f"pattern {pattern!r} is unknown; valid: {', '.join(PATTERNS)}")
+    k = linear_count(num_features, ratio)
+    mask = torch.zeros(num_features, dtype=torch.bool)
+    if k == 0:
+        return mask
+    if pattern == "structured":
+        idx = torch.arange(k)
+    elif pattern == "alternating":
+        idx = torch.arange(k) * num_features // k  # distinct since C / k >= 1
+    else:
+        gen = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(num_features, generator=gen)[:k]
+    mask[idx] = True
+    return mask
+
+
+def broadcast_shape(num_features: int, ndim: int, neuron_dim: int) -> tuple[int, ...]:
+    """Shape that broadcasts a (C,) vector onto an input of `ndim` dims along `neuron_dim`."""
+    if neuron_dim == -1 or neuron_dim == ndim - 1:
+        return (num_features,)
+    return (num_features,) + (1,) * (ndim - 1 - neuron_dim)
+
+
+class MaskedActivation(nn.Module):
+    """Base: applies `act` where `nonlinear_mask` is True and identity elsewhere."""
+
+    def __init__(self, num_features: int, act: nn.Module, neuron_dim: int = -1) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.act = act
+        self.neuron_dim = neuron_dim
+        self.register_buffer("nonlinear_mask", torch.ones(num_features, dtype=torch.bool))
+        self._refresh()
+
+    def set_mask(self, nonlinear_mask: torch.Tensor) -> None:
+        self.nonlinear_mask.copy_(nonlinear_mask.to(self.nonlinear_mask.device))
+        self._refresh()
+
+    def _refresh(self) -> None:
+        # Python ints, so the fast paths below never sync with the device.
+        self.n_nonlinear = int(self.nonlinear_mask.sum())
+        self._all_nonlinear = self.n_nonlinear == self.num_features
+        self._all_linear = self.n_nonlinear == 0
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._refresh()
+
+    def masked(self, z: torch.Tensor) -> torch.Tensor:
+        if self._all_nonlinear:
+            return self.act(z)
+        if self._all_linear:
+            return z
+        m = self.nonlinear_mask.view(broadcast_shape(self.num_features, z.dim(), self.neuron_dim))
+        return torch.where(m, self.act(z), z)
+
+    def alpha(self) -> torch.Tensor:
+        """Effective per-neuron weight of the nonlinearity, (C,) in [0, 1]."""
+        return self.nonlinear_mask.float()
+
+    def stats(self) -> dict[str, float]:
+        return gate_stats(self.alpha())
+
+
+class MixedActivation(MaskedActivation):
+    """Fixed 0/1 mask: `ratio` of the neurons are linear, chosen by `pattern`."""
+
+    def __init__(
+        self,
+        num_features: int,
+        act: nn.Module,
+        ratio: float = 0.0,
+        pattern: str = "random",
+        seed: int = 0,
+        neuron_dim: int = -1,
+    ) -> None:
+        super().__init__(num_features, act, neuron_dim)
+        self.ratio = float(ratio)
+        self.pattern = pattern
+        self.seed = seed
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.set_mask(~linear_mask(self.num_features, self.ratio, self.pattern, self.seed))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.masked(z)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, ratio={self.ratio}, pattern={self.pattern}, "
+            f"nonlinear={self.n_nonlinear}/{self.num_features}, neuron_dim={self.neuron_dim}"
+        )

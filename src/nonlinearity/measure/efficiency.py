@@ -1,0 +1,118 @@
+"""What a model costs: parameters, linear-layer FLOPs, nonlinear units, latency, memory."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+
+import psutil
+import torch
+from torch import nn
+from torch.utils import benchmark
+
+from ..layers import MaskedActivation, find_activation_sites
+
+
+def param_counts(model: nn.Module) -> dict[str, int]:
+    return {
+        "total_params": sum(p.numel() for p in model.parameters()),
+        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+
+
+@torch.no_grad()
+def linear_flops(model: nn.Module, example: torch.Tensor) -> int:
+    """FLOPs (2 x multiply-adds) of the Linear and Conv layers for one sample's forward pass."""
+    total = 0
+
+    def hook(module, _args, out) -> None:
+        nonlocal total
+        if isinstance(module, nn.Linear):
+            total += 2 * module.in_features * out.numel()
+        else:  # conv: each output element costs (C_in / groups) * prod(kernel) multiply-adds
+            k = module.in_channels // module.groups
+            for s in module.kernel_size:
+                k *= s
+            total += 2 * k * out.numel()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+    was_training = model.training
+    model.eval()
+    try:
+        model(example[:1])
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return int(total)
+
+
+def nonlinear_units(model: nn.Module, example: torch.Tensor) -> dict[str, int]:
+    """Neurons (channels for conv) that still apply their nonlinearity, and all of them.
+
+    A soft (unhardened) gate counts as nonlinear: it still computes f for every neuron.
+    """
+    sites = find_activation_sites(model, example[:1])
+    nonlinear = sum(
+        s.module.n_nonlinear if isinstance(s.module, MaskedActivation) and (
+            getattr(s.module, "hardened", True)) else s.num_features
+        for s in sites
+    )
+    return {"nonlinear_units": int(nonlinear), "activation_units": sum(s.num_features for s in sites)}
+
+
+@torch.no_grad()
+def latency(model: nn.Module, example: torch.Tensor, min_run_time: float = 0.5, blocks: int = 20) -> dict:
+    """Forward latency of one batch, by `torch.utils.benchmark` (it synchronises CUDA).
+
+    A warm-up picks the calls per block; then at least `blocks` blocks, and enough
+    to fill `min_run_time`, are timed. Statistics are over the per-call mean of each block.
+    """
+    was_training = model.training
+    model.eval()
+    threads = torch.get_num_threads()
+    timer = benchmark.Timer(stmt="model(x)", globals={"model": model, "x": example}, num_threads=threads)
+    warm = timer.blocked_autorange(min_run_time=min_run_time / 10)
+    number = warm.number_per_run
+    per_block = warm.median * number
+    n = max(blocks, math.ceil(min_run_time / max(per_block, 1e-9)))
+    times = torch.tensor([timer.timeit(number).mean for _ in range(n)], dtype=torch.float64)
+    model.train(was_training)
+    bs = example.shape[0]
+    p50 = float(times.median())
+    return {
+        "mean_latency_s": float(times.mean()),
+        "p50_latency_s": p50,
+        "p90_latency_s": float(torch.quantile(times, 0.9)),
+        "samples_per_second": bs / p50,
+        "batch_size": int(bs),
+        "device": str(example.device),
+        "threads": threads,
+        "calls_timed": int(n * number),
+    }
+
+
+def memory_mb(device: torch.device | None = None) -> dict[str, float]:
+    """Process RSS, and the CUDA peak allocation when on a GPU."""
+    out = {"rss_mb": psutil.Process(os.getpid()).memory_info().rss / 2**20}
+    if device is not None and device.type == "cuda":
+        out["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
+
+
+def efficiency(model: nn.Module, input_shape: tuple[int, ...], device: torch.device,
+               batch_size: int, min_run_time: float) -> Mapping:
+    """The efficiency block of a run's meta.json."""
+    gen = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn((batch_size, *input_shape), device=device, generator=gen)
+    mem = memory_mb(device)
+    return {
+        "param_counts": param_counts(model),
+        "approx_linear_flops": linear_flops(model, x),
+        **nonlinear_units(model, x),
+        "latency": latency(model, x, min_run_time),
+        "memory_mb": mem["rss_mb"],
+        "memory": mem,
+    }

@@ -1,0 +1,72 @@
+"""One run as one namespaced node, shared by train_fixed and train_gated.
+
+Each run's node is `<key>.train`, with outputs `<key>.model` and `<key>.artifacts`
+(dataset factories in catalog.yml write them under the run's full name), so a
+parallel runner can spread runs over workers and `--namespaces` picks runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial, update_wrapper
+from typing import Any
+
+from kedro.pipeline import Pipeline, node
+
+from ..data import Splits
+from ..experiment import RunSpec, parse_schedule, run_experiment
+
+SHARED_PARAMS = {"params:model", "params:training", "params:measure"}
+
+
+def train_run(
+    splits: Splits,
+    model_params: dict[str, Any],
+    train_params: dict[str, Any],
+    measure_params: dict[str, Any],
+    approach_params: dict[str, Any] | None = None,
+    *,
+    spec: RunSpec,
+) -> tuple[dict, dict]:
+    """Train and measure one run.
+
+    `approach_params` is the gate variant (gating) or the layerwise section (layerwise).
+    Returns `{run_name: () -> model}` and `{"<run_name>/history": [...], "<run_name>/meta": {...}}`.
+    """
+    gate_params = None
+    if spec.approach == "gating":
+        gate_params = approach_params
+    elif spec.approach == "layerwise":
+        schedule = approach_params["schedules"][spec.schedule_name]
+        spec = replace(
+            spec,
+            schedule=parse_schedule(schedule, spec.schedule_name),
+            ratio=float(approach_params.get("default_ratio", 0.0)),
+            pattern=approach_params.get("pattern", "random"),
+        )
+    model, history, meta = run_experiment(splits, model_params, train_params, spec, gate_params,
+                                          measure_params)
+    name = meta["run_name"]
+    # PartitionedDataset calls callable values to get the data; a module is callable.
+    return {name: lambda: model}, {f"{name}/history": history, f"{name}/meta": meta}
+
+
+def run_pipeline(spec: RunSpec) -> Pipeline:
+    inputs = ["splits", "params:model", "params:training", "params:measure"]
+    params = set(SHARED_PARAMS)
+    if spec.approach == "gating":
+        params.add(f"params:train_gated.variants.{spec.variant}")
+    elif spec.approach == "layerwise":
+        params.add("params:train_fixed.layerwise")
+    inputs += sorted(params - SHARED_PARAMS)
+    func = update_wrapper(partial(train_run, spec=spec), train_run)
+    return Pipeline(
+        [node(func, inputs=inputs, outputs=["model", "artifacts"], name="train")],
+        namespace=spec.key,
+        inputs={"splits"},
+        parameters=params,
+    )
+
+
+def sweep_pipeline(specs: list[RunSpec]) -> Pipeline:
+    return sum((run_pipeline(s) for s in specs), Pipeline([]))

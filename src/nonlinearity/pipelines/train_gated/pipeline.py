@@ -1,0 +1,10 @@
+"""train_gated: gated runs (variants x seeds): fit, harden, fine-tune."""
+
+from kedro.pipeline import Pipeline
+
+from ..runs import sweep_pipeline
+from ..sweep_config import registered_specs
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return sweep_pipeline([s for s in registered_specs() if s.approach == "gating"])

@@ -1,0 +1,16 @@
+"""Project settings (https://docs.kedro.org/en/stable/kedro_project_setup/settings.html)."""
+
+from kedro.config import OmegaConfigLoader
+
+from nonlinearity.hooks import ValidateParamsHook
+
+HOOKS = (ValidateParamsHook(),)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # soft: `--params=training.lr=0.1` keeps the other training.* keys even when
+    # conf/local has a parameters file (Kedro's default merge is destructive).
+    "merge_strategy": {"parameters": "soft"},
+}

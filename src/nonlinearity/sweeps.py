@@ -1,0 +1,93 @@
+"""Sweeps in params -> the list of runs they stand for, checked before any work."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .data import SHAPES, check_dataset
+from .errors import ConfigError
+from .experiment import RunSpec, check_spec, parse_schedule
+from .layers import PATTERNS
+from .training import GateConfig, TrainConfig
+
+
+def _list(params: Mapping, key: str, prefix: str) -> list:
+    value = params.get(key, [])
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{prefix}.{key} = {value!r} must be a list")
+    return list(value)
+
+
+def _seeds(params: Mapping, prefix: str) -> list[int]:
+    seeds = _list(params, "seeds", prefix) or [0]
+    for s in seeds:
+        if not isinstance(s, int) or isinstance(s, bool):
+            raise ConfigError(f"{prefix}.seeds: {s!r} is not an integer seed")
+    return seeds
+
+
+def fixed_specs(params: Mapping[str, Any] | None) -> list[RunSpec]:
+    """`train_fixed`: ratios x patterns x seeds, then layerwise schedules x seeds."""
+    params = params or {}
+    specs = []
+    patterns = _list(params, "patterns", "train_fixed") or ["random"]
+    for p in patterns:
+        if p not in PATTERNS:
+            raise ConfigError(f"train_fixed.patterns: {p!r} is unknown; valid: {', '.join(PATTERNS)}")
+    for r in _list(params, "ratios", "train_fixed"):
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 <= r <= 1.0:
+            raise ConfigError(f"train_fixed.ratios: {r!r} is outside [0, 1]")
+    seeds = _seeds(params, "train_fixed")
+    specs += [
+        RunSpec("fixed", seed=s, ratio=float(r), pattern=p)
+        for p in patterns for r in _list(params, "ratios", "train_fixed") for s in seeds
+    ]
+    lw = params.get("layerwise") or {}
+    pattern = lw.get("pattern", "random")
+    if pattern not in PATTERNS:
+        raise ConfigError(f"train_fixed.layerwise.pattern {pattern!r} is unknown; valid: {', '.join(PATTERNS)}")
+    default = float(lw.get("default_ratio", 0.0))
+    for name, schedule in (lw.get("schedules") or {}).items():
+        sched = parse_schedule(schedule, name)
+        for layer, r in sched.items():
+            if not 0.0 <= r <= 1.0:
+                raise ConfigError(f"train_fixed.layerwise.schedules.{name}: layer {layer} ratio {r} is outside [0, 1]")
+        specs += [
+            RunSpec("layerwise", seed=s, ratio=default, pattern=pattern, schedule_name=str(name), schedule=sched)
+            for s in _seeds(lw, "train_fixed.layerwise")
+        ]
+    return specs
+
+
+def gated_specs(params: Mapping[str, Any] | None) -> list[RunSpec]:
+    """`train_gated`: variants x seeds."""
+    params = params or {}
+    variants = params.get("variants") or {}
+    return [RunSpec("gating", seed=s, variant=str(v)) for v in variants for s in _seeds(params, "train_gated")]
+
+
+def validate(params: Mapping[str, Any]) -> None:
+    """Everything a run needs, checked up front; raises ConfigError with one line."""
+    dataset = params.get("dataset")
+    check_dataset(dataset)
+    data = params.get("data") or {}
+    for key in ("val_fraction", "test_fraction"):
+        f = data.get(key, 0.1)
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 < f < 1.0:
+            raise ConfigError(f"data.{key} {f!r} must lie strictly between 0 and 1")
+    TrainConfig.from_params(params.get("training"))
+    measure = params.get("measure") or {}
+    bs = measure.get("latency_batch_size", 256)
+    if not isinstance(bs, int) or isinstance(bs, bool) or bs <= 0:
+        raise ConfigError(f"measure.latency_batch_size = {bs!r} is invalid: must be a positive integer")
+    if not float(measure.get("min_run_time_s", 0.5)) > 0:
+        raise ConfigError("measure.min_run_time_s must be positive")
+    shape, classes = SHAPES[dataset]
+    model = params.get("model") or {}
+    variants = (params.get("train_gated") or {}).get("variants") or {}
+    for spec in fixed_specs(params.get("train_fixed")) + gated_specs(params.get("train_gated")):
+        gates = None
+        if spec.approach == "gating":
+            gates = GateConfig.from_params(variants[spec.variant], f"train_gated.variants.{spec.variant}")
+        check_spec(shape, classes, model, spec, gates)

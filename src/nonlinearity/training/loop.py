@@ -1,0 +1,159 @@
+"""One fit/evaluate loop for every model and approach.
+
+Data are whole tensors on the device; an epoch is a seeded `randperm` and its
+slices. Losses and accuracies accumulate on the device and are read once per
+epoch. A seed fixes the init, the masks and the batch order, so a rerun gives
+the same history (timings aside).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import DeviceData
+from ..layers import gated_layers, layer_stats
+from .config import GateConfig, TrainConfig
+from .regularizers import gate_penalty, temperature_at
+
+log = logging.getLogger(__name__)
+
+
+def _autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096,
+             amp: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over (x, y), in chunks, in eval mode."""
+    was_training = model.training
+    model.eval()
+    loss = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    for i in range(0, len(y), batch_size):
+        with _autocast(x.device, amp):
+            out = model(x[i : i + batch_size])
+        yb = y[i : i + batch_size]
+        loss += F.cross_entropy(out.float(), yb, reduction="sum")
+        correct += (out.argmax(1) == yb).sum()
+    model.train(was_training)
+    n = max(len(y), 1)
+    return loss.item() / n, correct.item() / n  # CPU-GPU sync point
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig, gate_lr: float | None) -> torch.optim.Optimizer:
+    gate_params = [p for g in gated_layers(model) for p in g.parameters(recurse=False)]
+    gate_ids = {id(p) for p in gate_params}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in gate_ids and p.requires_grad]}]
+    live_gates = [p for p in gate_params if p.requires_grad]
+    if live_gates:
+        groups.append({"params": live_gates, "lr": gate_lr or cfg.lr, "weight_decay": 0.0})
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def fit(
+    model: nn.Module,
+    data: DeviceData,
+    cfg: TrainConfig,
+    seed: int,
+    gates: GateConfig | None = None,
+    epochs: int | None = None,
+    first_epoch: int = 1,
+    phase: str = "train",
+    label: str = "",
+    on_epoch: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Train in place; returns one record per epoch (see docs/metrics.md)."""
+    epochs = cfg.epochs if epochs is None else epochs
+    device = data.device
+    torch.manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    gate_modules = gated_layers(model)
+    opt = _optimizer(model, cfg, gates.gate_lr if gates else None)
+    n, bs = len(data.y_train), cfg.batch_size
+    steps = epochs * ((n + bs - 1) // bs)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if cfg.scheduler == "cosine" else None
+    step_model = torch.compile(model) if cfg.compile else model
+    history = []
+    for epoch in range(first_epoch, first_epoch + epochs):
+        start = time.perf_counter()
+        if gates:
+            for g in gate_modules:
+                g.temperature = temperature_at(epoch - first_epoch + 1, epochs, gates)
+        lr = opt.param_groups[0]["lr"]
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        for idx in torch.randperm(n, device=device, generator=gen).split(bs):
+            xb, yb = data.x_train[idx], data.y_train[idx]
+            with _autocast(device, cfg.amp):
+                out = step_model(xb)
+                loss = F.cross_entropy(out.float(), yb)
+            total = loss
+            if gates:
+                penalty = gate_penalty(gate_modules, gates)
+                if penalty is not None:
+                    total = loss + penalty
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            if sched:
+                sched.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (out.argmax(1) == yb).sum()
+        val_loss, val_acc = evaluate(model, data.x_val, data.y_val, cfg.eval_batch_size, cfg.amp)
+        record = {
+            "epoch": epoch,
+            "phase": phase,
+            "train_loss": loss_sum.item() / n,  # CPU-GPU sync point, once per epoch
+            "train_acc": correct.item() / n,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": lr,
+            "epoch_time_s": time.perf_counter() - start,
+            "gating": layer_stats(model),
+        }
+        if gates:
+            record["temperature"] = gate_modules[0].temperature if gate_modules else None
+        history.append(record)
+        log.info(
+            "%s %s epoch %d/%d  train_loss %.4f  train_acc %.4f  val_loss %.4f  val_acc %.4f  %.2fs",
+            label, phase, epoch, first_epoch + epochs - 1, record["train_loss"], record["train_acc"],
+            val_loss, val_acc, record["epoch_time_s"],
+        )
+        if on_epoch:
+            on_epoch(record)
+    return history
+
+
+def harden(model: nn.Module, data: DeviceData, cfg: TrainConfig, gates: GateConfig, label: str = "") -> dict:
+    """Turn every gate into a fixed mask; returns the `"epoch": "hardened"` record."""
+    for g in gated_layers(model):
+        budget = None if gates.harden_budget is None else round(gates.harden_budget * g.num_features)
+        g.harden(gates.harden_threshold, budget)
+    train_loss, train_acc = evaluate(model, data.x_train, data.y_train, cfg.eval_batch_size, cfg.amp)
+    val_loss, val_acc = evaluate(model, data.x_val, data.y_val, cfg.eval_batch_size, cfg.amp)
+    stats = layer_stats(model)
+    linear = sum(s["num_features"] * (1 - s["alpha_mean"]) for s in stats)
+    total = sum(s["num_features"] for s in stats)
+    log.info("%s hardened  val_acc %.4f  linear share %.3f", label, val_acc, linear / max(total, 1))
+    return {
+        "epoch": "hardened",
+        "phase": "hardened",
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        "val_loss": val_loss,
+        "val_acc": val_acc,
+        "linear_ratio": linear / max(total, 1),
+        "gating": stats,
+    }
