@@ -3,12 +3,20 @@
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
+from .pipelines import data_prep
+
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Training pipelines include data_prep, so each runs alone from raw data."""
+    """Training pipelines include data_prep, so each runs alone from raw data.
+
+    Kedro may load only the requested pipelines, so data_prep is built here directly.
+    """
     pipelines = find_pipelines(raise_errors=True)
-    prep = pipelines["data_prep"]
+    prep = data_prep.create_pipeline()
     for name in ("train_fixed", "train_gated"):
-        pipelines[name] = prep + pipelines[name]
-    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+        if name in pipelines:
+            pipelines[name] = prep + pipelines[name]
+    pipelines["__default__"] = sum(
+        (p for n, p in pipelines.items() if n != "__default__"), Pipeline([])
+    )
     return pipelines

@@ -49,21 +49,27 @@ MNIST_FILES = (
 
 def load_mnist_raw(raw_dir: str | Path) -> RawData:
     from torchvision.datasets import MNIST
+    from torchvision.datasets.utils import extract_archive
 
     root = Path(raw_dir)
     folder = root / "MNIST" / "raw"
-    present = all((folder / f).exists() or (folder / f"{f}.gz").exists() for f in MNIST_FILES)
+    for f in MNIST_FILES:  # files placed by hand may still be compressed
+        if not (folder / f).exists() and (folder / f"{f}.gz").exists():
+            extract_archive(str(folder / f"{f}.gz"), str(folder))
+    present = all((folder / f).exists() for f in MNIST_FILES)
     try:
-        # torchvision extracts .gz files already in place and downloads only what is missing;
-        # its progress lines go to stdout, which we keep quiet.
+        # Downloads only when files are missing; torchvision's progress lines stay quiet.
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            train = MNIST(str(root), train=True, download=True)
-            test = MNIST(str(root), train=False, download=True)
-    except (OSError, RuntimeError) as exc:
-        why = "some are missing and the download failed" if not present else f"they do not load ({exc})"
+            train = MNIST(str(root), train=True, download=not present)
+            test = MNIST(str(root), train=False, download=not present)
+    except (OSError, RuntimeError, ValueError) as exc:
+        if present:
+            raise DataUnavailableError(
+                f"MNIST files in {folder}/ do not load: {' '.join(str(exc).split())}"
+            ) from exc
         raise DataUnavailableError(
-            f"MNIST files not found in {folder}/ ({why}): put {', '.join(MNIST_FILES)} "
-            f"(or their .gz) there, or run once with network access"
+            f"MNIST files not found in {folder}/ and the download failed: put "
+            f"{', '.join(MNIST_FILES)} (or their .gz) there, or run once with network access"
         ) from exc
     return RawData(
         "mnist",

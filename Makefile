@@ -1,0 +1,35 @@
+# Two commands do all the set-up on a fresh clone: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export KEDRO_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+
+.PHONY: install run test lint bench viz clean-data
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install  ## the default pipeline on the embedded digits data
+	$(BIN)/kedro run
+	@echo "Results: data/07_model_output/runs/<run_name>/{history,meta}.json; models: data/06_models/<run_name>.pkl"
+	@ls data/07_model_output/runs
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+bench: install  ## training throughput against baselines (see docs/benchmarks.md)
+	$(BIN)/python benchmarks/train_throughput.py
+
+viz: install
+	$(BIN)/kedro viz run --no-browser --host 127.0.0.1 --port 4141
+
+clean-data:  ## remove everything the pipelines wrote
+	find data -type f ! -name .gitkeep -delete

@@ -1,0 +1,19 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture
+def digits_splits():
+    from nonlinearity.data import load_raw, make_splits
+
+    return make_splits(load_raw("digits", "unused"), val_fraction=0.1, test_fraction=0.2, seed=0)
+
+
+TINY_MODEL = {"name": "mlp", "hidden_sizes": [32, 32, 32], "activation": "relu"}
+TINY_TRAINING = {"epochs": 2, "batch_size": 64, "lr": 5e-3, "device": "cpu"}
+TINY_MEASURE = {"latency_batch_size": 8, "min_run_time_s": 0.01}

@@ -1,0 +1,76 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from nonlinearity.data import load_raw, make_splits
+from nonlinearity.data.sources import MNIST_FILES
+from nonlinearity.errors import ConfigError, DataUnavailableError
+
+
+def _idx(array: np.ndarray) -> bytes:
+    """The IDX format of the MNIST files: magic (0, 0, 0x08 = uint8, ndim), big-endian dims, data."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_mnist(root, n_train=60, n_test=10, compress=False, seed=0):
+    rng = np.random.default_rng(seed)
+    folder = root / "MNIST" / "raw"
+    folder.mkdir(parents=True)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
+        "train-labels-idx1-ubyte": np.arange(n_train) % 10,
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
+        "t10k-labels-idx1-ubyte": np.arange(n_test) % 10,
+    }
+    for name, arr in arrays.items():
+        data = _idx(arr)
+        if compress:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(data))
+        else:
+            (folder / name).write_bytes(data)
+    return arrays
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_mnist_loads_idx_files(tmp_path, compress):
+    arrays = write_mnist(tmp_path, compress=compress)
+    raw = load_raw("mnist", tmp_path)
+    assert raw.x_train.shape == (60, 1, 28, 28) and raw.x_train.dtype == np.uint8
+    np.testing.assert_array_equal(raw.x_train[:, 0], arrays["train-images-idx3-ubyte"])
+    np.testing.assert_array_equal(raw.y_test, arrays["t10k-labels-idx1-ubyte"])
+    splits = make_splits(raw, val_fraction=0.2, test_fraction=0.5, seed=0)
+    assert splits.sizes() == {"train": 48, "val": 12, "test": 10}  # official test kept
+
+
+def test_mnist_missing_files_one_line(tmp_path, monkeypatch):
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)  # no network at test time
+    with pytest.raises(DataUnavailableError) as info:
+        load_raw("mnist", tmp_path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(tmp_path / "MNIST" / "raw") in message and all(f in message for f in MNIST_FILES)
+
+
+def test_digits_splits_are_stratified_and_seeded():
+    raw = load_raw("digits", "unused")
+    a = make_splits(raw, 0.1, 0.2, seed=0)
+    b = make_splits(raw, 0.1, 0.2, seed=0)
+    assert a.sizes() == {"train": 1293, "val": 144, "test": 360}
+    assert np.array_equal(a.y_val.numpy(), b.y_val.numpy())
+    counts = np.bincount(a.y_test.numpy(), minlength=10)
+    assert counts.min() >= 35  # ~36 of each class in 360
+    train = a.x_train.numpy().astype(np.float64)
+    assert a.mean[0] == pytest.approx(train.mean()) and a.std[0] == pytest.approx(train.std())
+
+
+def test_unknown_dataset():
+    with pytest.raises(ConfigError, match="dataset 'cifar' is unknown; valid: digits, mnist"):
+        load_raw("cifar", "unused")

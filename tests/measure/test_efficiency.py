@@ -1,0 +1,41 @@
+import torch
+from torch import nn
+
+from nonlinearity.layers import Approach, apply_approach
+from nonlinearity.measure import latency, linear_flops, nonlinear_units, param_counts
+from nonlinearity.models import MLPConfig, build_mlp
+
+
+def test_linear_flops_mlp_and_conv():
+    mlp = build_mlp(MLPConfig(in_features=784, num_classes=10, hidden_sizes=[512, 512, 512]))
+    x = torch.zeros(4, 1, 28, 28)
+    assert linear_flops(mlp, x) == 2 * (784 * 512 + 512 * 512 * 2 + 512 * 10)
+    conv = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+    assert linear_flops(conv, torch.zeros(2, 3, 5, 5)) == 2 * (3 * 9) * 8 * 25
+
+
+def test_nonlinear_units_follow_masks():
+    mlp = build_mlp(MLPConfig(in_features=64, num_classes=10, hidden_sizes=[40, 20]))
+    x = torch.zeros(2, 1, 8, 8)
+    assert nonlinear_units(mlp, x) == {"nonlinear_units": 60, "activation_units": 60}
+    apply_approach(mlp, Approach("fixed", ratio=0.25), x)
+    assert nonlinear_units(mlp, x)["nonlinear_units"] == 30 + 15
+    assert param_counts(mlp)["total_params"] == 64 * 40 + 40 + 40 * 20 + 20 + 20 * 10 + 10
+
+
+def test_soft_gates_count_as_nonlinear_until_hardened():
+    mlp = build_mlp(MLPConfig(in_features=64, num_classes=10, hidden_sizes=[10]))
+    x = torch.zeros(2, 1, 8, 8)
+    apply_approach(mlp, Approach("gating"), x)
+    assert nonlinear_units(mlp, x)["nonlinear_units"] == 10
+    mlp.act0.harden(budget=3)
+    assert nonlinear_units(mlp, x)["nonlinear_units"] == 3
+
+
+def test_latency_statistics_are_consistent():
+    mlp = build_mlp(MLPConfig(in_features=64, num_classes=10, hidden_sizes=[32]))
+    out = latency(mlp, torch.randn(16, 1, 8, 8), min_run_time=0.05, blocks=10)
+    assert out["batch_size"] == 16 and out["device"] == "cpu" and out["calls_timed"] >= 10
+    assert 0 < out["p50_latency_s"] <= out["p90_latency_s"]
+    assert out["samples_per_second"] == 16 / out["p50_latency_s"]
+    assert mlp.training  # mode restored
