@@ -1,0 +1,93 @@
+"""A whole Kedro session on the embedded default, and the CLI, in a scratch copy of the project."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from nonlinearity.cli import colon_params
+
+REPO = Path(__file__).resolve().parents[1]
+LAYERS = ["01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input", "06_models",
+          "07_model_output", "08_reporting"]
+FAST = {"training": {"epochs": 1}, "measure": {"latency_batch_size": 8, "min_run_time_s": 0.01},
+        "model": {"hidden_sizes": [32, 32, 32]}}
+RUNS = ["fixed_0_s0", "fixed_25_s0", "fixed_50_s0", "fixed_75_s0", "fixed_100_s0",
+        "layerwise-low_to_high_s0", "layerwise-high_to_low_s0", "gated-base_s0"]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    shutil.copytree(REPO / "conf", tmp_path / "conf")
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(REPO / name, tmp_path)
+    (tmp_path / "src").mkdir()  # Kedro checks it exists; the package itself is installed
+    for layer in LAYERS:
+        (tmp_path / "data" / layer).mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in (root / "data").rglob("*") if p.is_file())
+
+
+def test_default_pipeline_session(project):
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, runtime_params=FAST) as session:
+        session.run()
+    runs = project / "data" / "07_model_output" / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == sorted(f"digits_mlp_{r}" for r in RUNS)
+    meta = json.loads((runs / "digits_mlp_fixed_50_s0" / "meta.json").read_text())
+    assert meta["config"]["approach"] == "fixed" and meta["config"]["training"]["epochs"] == 1
+    assert meta["nonlinear_units"] == 48
+    assert set(meta["latency"]) >= {"mean_latency_s", "p50_latency_s", "p90_latency_s",
+                                    "samples_per_second", "batch_size", "device"}
+    gated = json.loads((runs / "digits_mlp_gated-base_s0" / "history.json").read_text())
+    assert [r["epoch"] for r in gated] == [1, "hardened", 2, 3, 4]  # 3 fine-tune epochs by default
+    assert (project / "data" / "06_models" / "digits_mlp_gated-base_s0.pkl").exists()
+
+    with KedroSession.create(project_path=project) as session:
+        catalog = session.load_context().catalog
+        model = catalog.load("models")["digits_mlp_layerwise-low_to_high_s0"]()
+        linear = [32 - m.n_nonlinear for m in (model.act0, model.act1, model.act2)]
+        assert linear == [6, 16, 26]  # round(32 x {0.2, 0.5, 0.8})
+        assert "digits_mlp_fixed_0_s0/history" in catalog.load("runs")
+
+
+def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    kedro = Path(sys.executable).with_name("kedro")
+    return subprocess.run([str(kedro), *args], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_colon_form_and_bad_input(project):
+    bad = _kedro(project, "run", "--pipeline=train_gated", "--params=dataset:cifar10")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1] == "Error: dataset 'cifar10' is unknown; valid: digits, mnist"
+    assert _files(project) == []  # nothing written
+
+    ok = _kedro(project, "run", "--pipeline=data_prep", "--params=dataset:digits,data.split_seed:3")
+    assert ok.returncode == 0, ok.stderr
+    assert _files(project) == ["data/05_model_input/digits/splits.pkl"]
+
+    listed = _kedro(project, "registry", "list")
+    assert {"- data_prep", "- train_fixed", "- train_gated"} <= set(listed.stdout.split("\n"))
+
+
+def test_colon_params_parsing():
+    ctx = click.Context(click.Command("run"))
+    param = click.Option(["--params"])
+    assert colon_params(ctx, param, "dataset:mnist") == {"dataset": "mnist"}
+    assert colon_params(ctx, param, "dataset=mnist,training.lr:0.1") == {
+        "dataset": "mnist", "training": {"lr": 0.1}}
+    assert colon_params(ctx, param, "model.name=a:b") == {"model": {"name": "a:b"}}
+    assert colon_params(ctx, param, "") == {}
