@@ -15,6 +15,7 @@ import math
 import torch
 from torch import nn
 
+from .functional import gated_relu
 from .mixed import MaskedActivation, broadcast_shape
 
 
@@ -50,8 +51,10 @@ class GatedActivation(MaskedActivation):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if self.hardened:
             return self.masked(z)
-        a = self.alpha().to(z.dtype).view(broadcast_shape(self.num_features, z.dim(), self.neuron_dim))
-        return torch.lerp(z, self.act(z), a)
+        a = self.alpha().view(broadcast_shape(self.num_features, z.dim(), self.neuron_dim))
+        if self._fused_relu:
+            return gated_relu(z, a)
+        return torch.lerp(z, self.act(z), a.to(z.dtype))
 
     @torch.no_grad()
     def harden(self, threshold: float = 0.5, budget: int | None = None) -> None:

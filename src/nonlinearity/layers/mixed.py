@@ -16,6 +16,7 @@ import math
 import torch
 from torch import nn
 
+from .functional import mixed_relu
 from .stats import gate_stats
 
 PATTERNS = ("random", "structured", "alternating")
@@ -63,6 +64,8 @@ class MaskedActivation(nn.Module):
         self.act = act
         self.neuron_dim = neuron_dim
         self.register_buffer("nonlinear_mask", torch.ones(num_features, dtype=torch.bool))
+        # 0 where nonlinear, -inf where linear: ReLU(z) = max(z, 0), identity = max(z, -inf).
+        self.register_buffer("relu_floor", torch.zeros(num_features), persistent=False)
         self._refresh()
 
     def set_mask(self, nonlinear_mask: torch.Tensor) -> None:
@@ -74,6 +77,9 @@ class MaskedActivation(nn.Module):
         self.n_nonlinear = int(self.nonlinear_mask.sum())
         self._all_nonlinear = self.n_nonlinear == self.num_features
         self._all_linear = self.n_nonlinear == 0
+        self._fused_relu = type(self.act) is nn.ReLU
+        floor = torch.zeros_like(self.relu_floor).masked_fill(~self.nonlinear_mask, float("-inf"))
+        self.relu_floor.copy_(floor)
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)
@@ -84,8 +90,10 @@ class MaskedActivation(nn.Module):
             return self.act(z)
         if self._all_linear:
             return z
-        m = self.nonlinear_mask.view(broadcast_shape(self.num_features, z.dim(), self.neuron_dim))
-        return torch.where(m, self.act(z), z)
+        shape = broadcast_shape(self.num_features, z.dim(), self.neuron_dim)
+        if self._fused_relu:
+            return mixed_relu(z, self.relu_floor.view(shape))
+        return torch.where(self.nonlinear_mask.view(shape), self.act(z), z)
 
     def alpha(self) -> torch.Tensor:
         """Effective per-neuron weight of the nonlinearity, (C,) in [0, 1]."""
