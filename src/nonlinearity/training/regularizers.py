@@ -9,6 +9,7 @@ With alpha in [0, 1] per neuron over all gated layers:
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ..layers import GatedActivation
 from .config import GateConfig
@@ -20,17 +21,23 @@ def binary_entropy(a: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 
 
 def gate_penalty(gates: list[GatedActivation], cfg: GateConfig) -> torch.Tensor | None:
-    """Weighted sum of the regularisers, or None when all weights are zero."""
+    """Weighted sum of the regularisers, or None when all weights are zero.
+
+    Works on the logits u = logit / T of all live gates at once; with a = sigmoid(u) the
+    binary entropy is H(a) = softplus(u) - a * u, stable and a few kernels per step.
+    """
     live = [g for g in gates if not g.hardened]
-    if not live or not (cfg.l1 or cfg.entropy or (cfg.sparsity_weight and cfg.sparsity_target is not None)):
+    sparsity = cfg.sparsity_weight and cfg.sparsity_target is not None
+    if not live or not (cfg.l1 or cfg.entropy or sparsity):
         return None
-    a = torch.cat([g.alpha() for g in live])
+    u = torch.cat([g.logit / g.temperature for g in live])
+    a = torch.sigmoid(u)
     penalty = a.new_zeros(())
     if cfg.l1:
         penalty = penalty + cfg.l1 * a.mean()
     if cfg.entropy:
-        penalty = penalty + cfg.entropy * binary_entropy(a).mean()
-    if cfg.sparsity_weight and cfg.sparsity_target is not None:
+        penalty = penalty + cfg.entropy * (F.softplus(u) - a * u).mean()
+    if sparsity:
         penalty = penalty + cfg.sparsity_weight * (a.mean() - cfg.sparsity_target).abs()
     return penalty
 
