@@ -1,5 +1,7 @@
 """Project settings (https://docs.kedro.org/en/stable/kedro_project_setup/settings.html)."""
 
+import os
+
 from kedro.config import OmegaConfigLoader
 
 from nonlinearity.hooks import ValidateParamsHook
@@ -14,3 +16,7 @@ CONFIG_LOADER_ARGS = {
     # conf/local has a parameters file (Kedro's default merge is destructive).
     "merge_strategy": {"parameters": "soft"},
 }
+
+# ParallelRunner: forked workers hang in PyTorch's OpenMP pool once the parent has run
+# a forward pass (the validation hook does); spawned workers start clean.
+os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
