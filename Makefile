@@ -24,6 +24,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 bench: install  ## training throughput against baselines (see docs/benchmarks.md)
 	$(BIN)/python benchmarks/train_throughput.py

@@ -26,6 +26,7 @@ import statistics
 import struct
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -93,9 +94,11 @@ def write_idx(folder: Path, images: np.ndarray, labels: np.ndarray) -> None:
     for split, n in (("train", len(labels)), ("t10k", 1)):
         im, lb = (images, labels) if split == "train" else (images[:1], labels[:1])
         (folder / f"{split}-images-idx3-ubyte").write_bytes(
-            struct.pack(">BBBB3I", 0, 0, 8, 3, n, 28, 28) + im.tobytes())
+            struct.pack(">BBBB3I", 0, 0, 8, 3, n, 28, 28) + im.tobytes()
+        )
         (folder / f"{split}-labels-idx1-ubyte").write_bytes(
-            struct.pack(">BBBBI", 0, 0, 8, 1, n) + lb.astype(np.uint8).tobytes())
+            struct.pack(">BBBBI", 0, 0, 8, 1, n) + lb.astype(np.uint8).tobytes()
+        )
 
 
 def torchvision_loop(root: str, bs: int, workers: int, device: torch.device) -> float:
@@ -103,15 +106,16 @@ def torchvision_loop(root: str, bs: int, workers: int, device: torch.device) -> 
 
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
     ds = datasets.MNIST(root, train=True, transform=tf)
-    loader = torch.utils.data.DataLoader(ds, batch_size=bs, shuffle=True, num_workers=workers,
-                                         pin_memory=device.type == "cuda")
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=bs, shuffle=True, num_workers=workers, pin_memory=device.type == "cuda"
+    )
     model = mlp(device)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     sync(device)
     start = time.perf_counter()
     for xb, yb in loader:
-        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-        loss = F.cross_entropy(model(xb), yb)
+        out = model(xb.to(device, non_blocking=True))
+        loss = F.cross_entropy(out, yb.to(device, non_blocking=True))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -133,16 +137,24 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="benchmarks/results/train_throughput.json")
     args = ap.parse_args()
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto"
-                          else args.device)
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (60000, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, 10, 60000)
     # The timed pass covers `samples` training samples; val is 1,000 samples.
     n = args.samples
-    raw = RawData("mnist-shaped", images[: n + 1000, None], labels[: n + 1000], images[:10, None],
-                  labels[:10], 10, 255.0)
+    raw = RawData(
+        "mnist-shaped",
+        images[: n + 1000, None],
+        labels[: n + 1000],
+        images[:10, None],
+        labels[:10],
+        10,
+        255.0,
+    )
     splits = make_splits(raw, val_fraction=1000 / (n + 1000), test_fraction=0.5, seed=0)
     d = to_device(splits, device)
     params = sum(p.numel() for p in mlp(device).parameters())
@@ -156,36 +168,64 @@ def main() -> None:
     mixed = Approach("fixed", ratio=0.5)
     gated = Approach("gating", init_alpha=0.9)
     for bs in args.batch_sizes:
-        cases = {
-            "plain ReLU, slices of in-memory tensors": lambda: plain_loop(d.x_train, d.y_train, bs, device),
-            "project loop, ReLU": lambda: project_loop(splits, bs, device, None, None),
-            "project loop, mixed 50 %": lambda: project_loop(splits, bs, device, mixed, None),
-            "project loop, gated (l1 + entropy)": lambda: project_loop(
-                splits, bs, device, gated, GateConfig(l1=0.5, entropy=0.01)),
-            "torchvision DataLoader, 0 workers": lambda: torchvision_loop(tmp.name, bs, 0, device),
-            "torchvision DataLoader, 2 workers": lambda: torchvision_loop(tmp.name, bs, 2, device),
-        }
-        for name, fn in cases.items():
-            rate, spread = median_rate(fn, args.repeats)
+        gate_cfg = GateConfig(l1=0.5, entropy=0.01)
+        cases = [
+            (
+                "plain ReLU, slices of in-memory tensors",
+                plain_loop,
+                (d.x_train, d.y_train, bs, device),
+            ),
+            ("project loop, ReLU", project_loop, (splits, bs, device, None, None)),
+            ("project loop, mixed 50 %", project_loop, (splits, bs, device, mixed, None)),
+            (
+                "project loop, gated (l1 + entropy)",
+                project_loop,
+                (splits, bs, device, gated, gate_cfg),
+            ),
+            ("torchvision DataLoader, 0 workers", torchvision_loop, (tmp.name, bs, 0, device)),
+            ("torchvision DataLoader, 2 workers", torchvision_loop, (tmp.name, bs, 2, device)),
+        ]
+        for name, fn, fn_args in cases:
+            rate, spread = median_rate(partial(fn, *fn_args), args.repeats)
             rows.append((name, bs, rate, spread))
-            print(f"{name:42s} batch {bs:4d}: {rate:10.0f} samples/s (+/- {spread:.0f})", flush=True)
+            print(
+                f"{name:42s} batch {bs:4d}: {rate:10.0f} samples/s (+/- {spread:.0f})", flush=True
+            )
         rows.append(("matmul bound (6 x params / sgemm FLOP/s)", bs, bound, 0.0))
 
-    print(f"\ndevice {device} ({platform.processor() or platform.machine()}), "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"params {params:,}, sgemm {peak / 1e9:.1f} GFLOP/s, bound {bound:.0f} samples/s, "
-          f"{args.samples} samples x {args.repeats} repeats\n")
+    print(
+        f"\ndevice {device} ({platform.processor() or platform.machine()}), "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}"
+    )
+    print(
+        f"params {params:,}, sgemm {peak / 1e9:.1f} GFLOP/s, bound {bound:.0f} samples/s, "
+        f"{args.samples} samples x {args.repeats} repeats\n"
+    )
     print("| method | batch | samples/s | vs plain | vs bound |\n|---|---:|---:|---:|---:|")
     for name, bs, rate, spread in rows:
         plain = next(r for n_, b, r, _ in rows if b == bs and n_.startswith("plain"))
-        print(f"| {name} | {bs} | {rate:,.0f} ± {spread:,.0f} | {rate / plain:.2f} | {rate / bound:.0%} |")
+        print(
+            f"| {name} | {bs} | {rate:,.0f} ± {spread:,.0f} "
+            f"| {rate / plain:.2f} | {rate / bound:.0%} |"
+        )
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"device": str(device), "threads": torch.get_num_threads(),
-                               "params": params, "sgemm_flops": peak, "samples": n,
-                               "rows": [dict(zip(("method", "batch", "rate", "spread"), r)) for r in rows]},
-                              indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "device": str(device),
+                "threads": torch.get_num_threads(),
+                "params": params,
+                "sgemm_flops": peak,
+                "samples": n,
+                "rows": [
+                    dict(zip(("method", "batch", "rate", "spread"), r, strict=True)) for r in rows
+                ],
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -15,12 +15,31 @@ from kedro.framework.startup import bootstrap_project
 from nonlinearity.cli import colon_params
 
 REPO = Path(__file__).resolve().parents[1]
-LAYERS = ["01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input", "06_models",
-          "07_model_output", "08_reporting"]
-FAST = {"training": {"epochs": 1}, "measure": {"latency_batch_size": 8, "min_run_time_s": 0.01},
-        "model": {"hidden_sizes": [32, 32, 32]}}
-RUNS = ["fixed_0_s0", "fixed_25_s0", "fixed_50_s0", "fixed_75_s0", "fixed_100_s0",
-        "layerwise-low_to_high_s0", "layerwise-high_to_low_s0", "gated-base_s0"]
+LAYERS = [
+    "01_raw",
+    "02_intermediate",
+    "03_primary",
+    "04_feature",
+    "05_model_input",
+    "06_models",
+    "07_model_output",
+    "08_reporting",
+]
+FAST = {
+    "training": {"epochs": 1},
+    "measure": {"latency_batch_size": 8, "min_run_time_s": 0.01},
+    "model": {"hidden_sizes": [32, 32, 32]},
+}
+RUNS = [
+    "fixed_0_s0",
+    "fixed_25_s0",
+    "fixed_50_s0",
+    "fixed_75_s0",
+    "fixed_100_s0",
+    "layerwise-low_to_high_s0",
+    "layerwise-high_to_low_s0",
+    "gated-base_s0",
+]
 
 
 @pytest.fixture
@@ -48,8 +67,14 @@ def test_default_pipeline_session(project):
     meta = json.loads((runs / "digits_mlp_fixed_50_s0" / "meta.json").read_text())
     assert meta["config"]["approach"] == "fixed" and meta["config"]["training"]["epochs"] == 1
     assert meta["nonlinear_units"] == 48
-    assert set(meta["latency"]) >= {"mean_latency_s", "p50_latency_s", "p90_latency_s",
-                                    "samples_per_second", "batch_size", "device"}
+    assert set(meta["latency"]) >= {
+        "mean_latency_s",
+        "p50_latency_s",
+        "p90_latency_s",
+        "samples_per_second",
+        "batch_size",
+        "device",
+    }
     gated = json.loads((runs / "digits_mlp_gated-base_s0" / "history.json").read_text())
     assert [r["epoch"] for r in gated] == [1, "hardened", 2, 3, 4]  # 3 fine-tune epochs by default
     assert (project / "data" / "06_models" / "digits_mlp_gated-base_s0.pkl").exists()
@@ -65,14 +90,24 @@ def test_default_pipeline_session(project):
 def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
     kedro = Path(sys.executable).with_name("kedro")
-    return subprocess.run([str(kedro), *args], cwd=project, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [str(kedro), *args],
+        check=False,
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_colon_form_and_bad_input(project):
     bad = _kedro(project, "run", "--pipeline=train_gated", "--params=dataset:cifar10")
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines()[-1] == "Error: dataset 'cifar10' is unknown; valid: digits, mnist"
+    assert (
+        bad.stderr.strip().splitlines()[-1]
+        == "Error: dataset 'cifar10' is unknown; valid: digits, mnist"
+    )
     assert _files(project) == []  # nothing written
 
     ok = _kedro(project, "run", "--pipeline=data_prep", "--params=dataset:digits,data.split_seed:3")
@@ -88,6 +123,8 @@ def test_colon_params_parsing():
     param = click.Option(["--params"])
     assert colon_params(ctx, param, "dataset:mnist") == {"dataset": "mnist"}
     assert colon_params(ctx, param, "dataset=mnist,training.lr:0.1") == {
-        "dataset": "mnist", "training": {"lr": 0.1}}
+        "dataset": "mnist",
+        "training": {"lr": 0.1},
+    }
     assert colon_params(ctx, param, "model.name=a:b") == {"model": {"name": "a:b"}}
     assert colon_params(ctx, param, "") == {}

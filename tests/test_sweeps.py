@@ -14,34 +14,64 @@ def params():
 
 def test_default_sweep(params):
     keys = [s.key for s in fixed_specs(params["train_fixed"]) + gated_specs(params["train_gated"])]
-    assert keys == ["fixed_0_s0", "fixed_25_s0", "fixed_50_s0", "fixed_75_s0", "fixed_100_s0",
-                    "layerwise-low_to_high_s0", "layerwise-high_to_low_s0", "gated-base_s0"]
+    assert keys == [
+        "fixed_0_s0",
+        "fixed_25_s0",
+        "fixed_50_s0",
+        "fixed_75_s0",
+        "fixed_100_s0",
+        "layerwise-low_to_high_s0",
+        "layerwise-high_to_low_s0",
+        "gated-base_s0",
+    ]
     validate(params)
 
 
 def test_patterns_and_seeds_multiply(params):
     specs = fixed_specs({"ratios": [0.5], "patterns": ["random", "structured"], "seeds": [0, 1]})
-    assert [s.key for s in specs] == ["fixed_50_s0", "fixed_50_s1", "fixed-structured_50_s0",
-                                      "fixed-structured_50_s1"]
+    assert [s.key for s in specs] == [
+        "fixed_50_s0",
+        "fixed_50_s1",
+        "fixed-structured_50_s0",
+        "fixed-structured_50_s1",
+    ]
 
 
-@pytest.mark.parametrize(("path", "value", "message"), [
-    (("dataset",), "cifar", "dataset 'cifar' is unknown; valid: digits, mnist"),
-    (("model", "name"), "vit", "model 'vit' is unknown; valid: mlp"),
-    (("model", "hidden_sizes"), [16, 0], "model.hidden_sizes"),
-    (("train_fixed", "ratios"), [0.5, 1.5], "train_fixed.ratios: 1.5 is outside"),
-    (("train_fixed", "ratios"), [-0.1], "train_fixed.ratios: -0.1 is outside"),
-    (("train_fixed", "patterns"), ["zigzag"], "'zigzag' is unknown; valid: random, structured"),
-    (("train_fixed", "layerwise", "schedules", "bad"), {0: 0.1, 7: 0.5},
-     "names layer 7, but the model has activation layers 0..2"),
-    (("train_fixed", "layerwise", "schedules", "bad"), {0: 2.0}, "layer 0 ratio 2.0 is outside"),
-    (("training", "epochs"), 0, "training.epochs = 0 is invalid: must be a positive integer"),
-    (("training", "batch_size"), 0, "training.batch_size = 0 is invalid"),
-    (("train_gated", "variants", "base", "init_alpha"), 0.0, "init_alpha 0.0 must lie strictly"),
-    (("train_gated", "variants", "base", "finetune_epochs"), -1, "finetune_epochs = -1 is invalid"),
-    (("measure", "latency_batch_size"), 0, "measure.latency_batch_size = 0 is invalid"),
-    (("data", "val_fraction"), 1.0, "data.val_fraction 1.0 must lie strictly between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("dataset",), "cifar", "dataset 'cifar' is unknown; valid: digits, mnist"),
+        (("model", "name"), "vit", "model 'vit' is unknown; valid: mlp"),
+        (("model", "hidden_sizes"), [16, 0], "model.hidden_sizes"),
+        (("train_fixed", "ratios"), [0.5, 1.5], "train_fixed.ratios: 1.5 is outside"),
+        (("train_fixed", "ratios"), [-0.1], "train_fixed.ratios: -0.1 is outside"),
+        (("train_fixed", "patterns"), ["zigzag"], "'zigzag' is unknown; valid: random, structured"),
+        (
+            ("train_fixed", "layerwise", "schedules", "bad"),
+            {0: 0.1, 7: 0.5},
+            "names layer 7, but the model has activation layers 0..2",
+        ),
+        (
+            ("train_fixed", "layerwise", "schedules", "bad"),
+            {0: 2.0},
+            "layer 0 ratio 2.0 is outside",
+        ),
+        (("training", "epochs"), 0, "training.epochs = 0 is invalid: must be a positive integer"),
+        (("training", "batch_size"), 0, "training.batch_size = 0 is invalid"),
+        (
+            ("train_gated", "variants", "base", "init_alpha"),
+            0.0,
+            "init_alpha 0.0 must lie strictly",
+        ),
+        (
+            ("train_gated", "variants", "base", "finetune_epochs"),
+            -1,
+            "finetune_epochs = -1 is invalid",
+        ),
+        (("measure", "latency_batch_size"), 0, "measure.latency_batch_size = 0 is invalid"),
+        (("data", "val_fraction"), 1.0, "data.val_fraction 1.0 must lie strictly between 0 and 1"),
+    ],
+)
 def test_bad_input_one_line(params, path, value, message):
     node = params
     for key in path[:-1]:

@@ -80,8 +80,14 @@ def parse_schedule(schedule: Mapping[Any, Any], name: str = "") -> dict[int, flo
     return out
 
 
-def build_for(splits_shape: tuple[int, ...], num_classes: int, model_params: Mapping,
-              spec: RunSpec, gates: GateConfig | None, seed: int) -> tuple[nn.Module, Approach]:
+def build_for(
+    splits_shape: tuple[int, ...],
+    num_classes: int,
+    model_params: Mapping,
+    spec: RunSpec,
+    gates: GateConfig | None,
+    seed: int,
+) -> tuple[nn.Module, Approach]:
     """Seeded model with the approach applied (on CPU)."""
     torch.manual_seed(seed)
     model = build_model(model_params, splits_shape, num_classes)
@@ -90,8 +96,13 @@ def build_for(splits_shape: tuple[int, ...], num_classes: int, model_params: Map
     return model, approach
 
 
-def check_spec(input_shape: tuple[int, ...], num_classes: int, model_params: Mapping,
-               spec: RunSpec, gates: GateConfig | None) -> None:
+def check_spec(
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    model_params: Mapping,
+    spec: RunSpec,
+    gates: GateConfig | None,
+) -> None:
     """Everything that can be wrong with a run, found without training it."""
     model = build_model(model_params, input_shape, num_classes)
     approach = spec.approach_config(gates, model_params.get("target", "all"))
@@ -117,25 +128,43 @@ def run_experiment(
     model_name = model_params.get("name", "mlp")
     name = run_name(splits.name, model_name, spec)
     device = train_cfg.resolve_device()
-    model, approach = build_for(splits.input_shape, splits.num_classes, model_params, spec, gates, spec.seed)
+    model, approach = build_for(
+        splits.input_shape, splits.num_classes, model_params, spec, gates, spec.seed
+    )
     model.to(device)
     data = to_device(splits, device)
     started = time.perf_counter()
-    log.info("%s: %d train / %d val / %d test samples on %s", name, *splits.sizes().values(), device)
+    log.info(
+        "%s: %d train / %d val / %d test samples on %s", name, *splits.sizes().values(), device
+    )
 
     history = fit(model, data, train_cfg, spec.seed, gates=gates, label=name)
     if gates:
         history.append(harden(model, data, train_cfg, gates, label=name))
         if gates.finetune_epochs:
-            history += fit(model, data, train_cfg, spec.seed + 1, epochs=gates.finetune_epochs,
-                           first_epoch=train_cfg.epochs + 1, phase="finetune", label=name)
-    test_loss, test_acc = evaluate(model, data.x_test, data.y_test, train_cfg.eval_batch_size, train_cfg.amp)
+            history += fit(
+                model,
+                data,
+                train_cfg,
+                spec.seed + 1,
+                epochs=gates.finetune_epochs,
+                first_epoch=train_cfg.epochs + 1,
+                phase="finetune",
+                label=name,
+            )
+    test_loss, test_acc = evaluate(
+        model, data.x_test, data.y_test, train_cfg.eval_batch_size, train_cfg.amp
+    )
     train_time = time.perf_counter() - started
     log.info("%s: test_acc %.4f  (%.1fs)", name, test_acc, train_time)
 
-    eff = efficiency(model, splits.input_shape, device,
-                     int(measure_params.get("latency_batch_size", 256)),
-                     float(measure_params.get("min_run_time_s", 0.5)))
+    eff = efficiency(
+        model,
+        splits.input_shape,
+        device,
+        int(measure_params.get("latency_batch_size", 256)),
+        float(measure_params.get("min_run_time_s", 0.5)),
+    )
     last = history[-1]
     meta = {
         "run_name": name,
@@ -162,8 +191,11 @@ def run_experiment(
             "seed": spec.seed,
             "training": asdict(train_cfg),
             "measure": measure_params,
-            "data": {"sizes": splits.sizes(), "input_shape": list(splits.input_shape),
-                     "num_classes": splits.num_classes},
+            "data": {
+                "sizes": splits.sizes(),
+                "input_shape": list(splits.input_shape),
+                "num_classes": splits.num_classes,
+            },
             "device": str(device),
             "torch": torch.__version__,
         },

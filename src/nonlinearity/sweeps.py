@@ -34,27 +34,43 @@ def fixed_specs(params: Mapping[str, Any] | None) -> list[RunSpec]:
     patterns = _list(params, "patterns", "train_fixed") or ["random"]
     for p in patterns:
         if p not in PATTERNS:
-            raise ConfigError(f"train_fixed.patterns: {p!r} is unknown; valid: {', '.join(PATTERNS)}")
+            raise ConfigError(
+                f"train_fixed.patterns: {p!r} is unknown; valid: {', '.join(PATTERNS)}"
+            )
     for r in _list(params, "ratios", "train_fixed"):
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 <= r <= 1.0:
             raise ConfigError(f"train_fixed.ratios: {r!r} is outside [0, 1]")
     seeds = _seeds(params, "train_fixed")
     specs += [
         RunSpec("fixed", seed=s, ratio=float(r), pattern=p)
-        for p in patterns for r in _list(params, "ratios", "train_fixed") for s in seeds
+        for p in patterns
+        for r in _list(params, "ratios", "train_fixed")
+        for s in seeds
     ]
     lw = params.get("layerwise") or {}
     pattern = lw.get("pattern", "random")
     if pattern not in PATTERNS:
-        raise ConfigError(f"train_fixed.layerwise.pattern {pattern!r} is unknown; valid: {', '.join(PATTERNS)}")
+        raise ConfigError(
+            f"train_fixed.layerwise.pattern {pattern!r} is unknown; valid: {', '.join(PATTERNS)}"
+        )
     default = float(lw.get("default_ratio", 0.0))
     for name, schedule in (lw.get("schedules") or {}).items():
         sched = parse_schedule(schedule, name)
         for layer, r in sched.items():
             if not 0.0 <= r <= 1.0:
-                raise ConfigError(f"train_fixed.layerwise.schedules.{name}: layer {layer} ratio {r} is outside [0, 1]")
+                raise ConfigError(
+                    f"train_fixed.layerwise.schedules.{name}: layer {layer} ratio {r} "
+                    "is outside [0, 1]"
+                )
         specs += [
-            RunSpec("layerwise", seed=s, ratio=default, pattern=pattern, schedule_name=str(name), schedule=sched)
+            RunSpec(
+                "layerwise",
+                seed=s,
+                ratio=default,
+                pattern=pattern,
+                schedule_name=str(name),
+                schedule=sched,
+            )
             for s in _seeds(lw, "train_fixed.layerwise")
         ]
     return specs
@@ -64,7 +80,11 @@ def gated_specs(params: Mapping[str, Any] | None) -> list[RunSpec]:
     """`train_gated`: variants x seeds."""
     params = params or {}
     variants = params.get("variants") or {}
-    return [RunSpec("gating", seed=s, variant=str(v)) for v in variants for s in _seeds(params, "train_gated")]
+    return [
+        RunSpec("gating", seed=s, variant=str(v))
+        for v in variants
+        for s in _seeds(params, "train_gated")
+    ]
 
 
 def validate(params: Mapping[str, Any]) -> None:
@@ -80,7 +100,9 @@ def validate(params: Mapping[str, Any]) -> None:
     measure = params.get("measure") or {}
     bs = measure.get("latency_batch_size", 256)
     if not isinstance(bs, int) or isinstance(bs, bool) or bs <= 0:
-        raise ConfigError(f"measure.latency_batch_size = {bs!r} is invalid: must be a positive integer")
+        raise ConfigError(
+            f"measure.latency_batch_size = {bs!r} is invalid: must be a positive integer"
+        )
     if not float(measure.get("min_run_time_s", 0.5)) > 0:
         raise ConfigError("measure.min_run_time_s must be positive")
     shape, classes = SHAPES[dataset]
@@ -89,5 +111,7 @@ def validate(params: Mapping[str, Any]) -> None:
     for spec in fixed_specs(params.get("train_fixed")) + gated_specs(params.get("train_gated")):
         gates = None
         if spec.approach == "gating":
-            gates = GateConfig.from_params(variants[spec.variant], f"train_gated.variants.{spec.variant}")
+            gates = GateConfig.from_params(
+                variants[spec.variant], f"train_gated.variants.{spec.variant}"
+            )
         check_spec(shape, classes, model, spec, gates)

@@ -10,8 +10,10 @@ from nonlinearity.errors import ConfigError, DataUnavailableError
 
 
 def _idx(array: np.ndarray) -> bytes:
-    """The IDX format of the MNIST files: magic (0, 0, 0x08 = uint8, ndim), big-endian dims, data."""
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    """MNIST's IDX format: magic (0, 0, 0x08 = uint8, ndim), big-endian dims, then the data."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
     return header + array.astype(np.uint8).tobytes()
 
 

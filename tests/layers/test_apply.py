@@ -25,15 +25,21 @@ X = torch.zeros(2, 1, 8, 8)
 def test_sites_in_forward_order_with_feature_counts():
     sites = find_activation_sites(_mlp(), X)
     assert [(s.index, s.name, s.num_features, s.neuron_dim) for s in sites] == [
-        (0, "act0", 16, -1), (1, "act1", 24, -1), (2, "act2", 32, -1)
+        (0, "act0", 16, -1),
+        (1, "act1", 24, -1),
+        (2, "act2", 32, -1),
     ]
 
 
 def test_conv_sites_are_per_channel():
-    model = nn.Sequential(nn.Conv2d(3, 5, 3), nn.ReLU(), nn.Flatten(), nn.Linear(5 * 4 * 4, 7), nn.GELU())
+    model = nn.Sequential(
+        nn.Conv2d(3, 5, 3), nn.ReLU(), nn.Flatten(), nn.Linear(5 * 4 * 4, 7), nn.GELU()
+    )
     sites = find_activation_sites(model, torch.zeros(1, 3, 6, 6))
     assert [(s.num_features, s.neuron_dim) for s in sites] == [(5, 1), (7, -1)]
-    apply_approach(model, Approach("fixed", ratio=0.4, pattern="structured"), torch.zeros(1, 3, 6, 6))
+    apply_approach(
+        model, Approach("fixed", ratio=0.4, pattern="structured"), torch.zeros(1, 3, 6, 6)
+    )
     assert isinstance(model[1], MixedActivation) and model[1].n_nonlinear == 3
     assert isinstance(model[4].act, nn.GELU)
 
@@ -58,7 +64,9 @@ def test_layerwise_schedule_sets_each_layer():
 
 
 def test_schedule_for_missing_layer_is_an_error():
-    with pytest.raises(ConfigError, match="names layer 3, but the model has activation layers 0..2"):
+    with pytest.raises(
+        ConfigError, match="names layer 3, but the model has activation layers 0..2"
+    ):
         apply_approach(_mlp(), Approach("layerwise", schedule={3: 0.5}), X)
 
 

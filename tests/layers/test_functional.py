@@ -38,7 +38,9 @@ def test_gated_relu_matches_lerp(shape):
     ref = torch.lerp(z, torch.relu(z), a)
     torch.testing.assert_close(y, ref)
     g = torch.randn(shape, dtype=torch.float64)
-    for got, want in zip(torch.autograd.grad(y, (z, a), g), torch.autograd.grad(ref, (z, a), g)):
+    for got, want in zip(
+        torch.autograd.grad(y, (z, a), g), torch.autograd.grad(ref, (z, a), g), strict=True
+    ):
         torch.testing.assert_close(got, want)
     assert torch.autograd.gradcheck(gated_relu, (z, a))
 

@@ -30,9 +30,17 @@ def test_fixed_and_layerwise_runs(digits_splits):
     pipe = sweep_pipeline(specs)
     assert {n.name for n in pipe.nodes} == {"fixed_50_s0.train", "layerwise-steps_s0.train"}
     catalog = _catalog(
-        digits_splits, model=TINY_MODEL, training=TINY_TRAINING, measure=TINY_MEASURE,
-        **{"train_fixed.layerwise": {"default_ratio": 0.0, "pattern": "structured",
-                                     "schedules": {"steps": {0: 0.25, "2": 1.0}}}},
+        digits_splits,
+        model=TINY_MODEL,
+        training=TINY_TRAINING,
+        measure=TINY_MEASURE,
+        **{
+            "train_fixed.layerwise": {
+                "default_ratio": 0.0,
+                "pattern": "structured",
+                "schedules": {"steps": {0: 0.25, "2": 1.0}},
+            }
+        },
     )
     out = SequentialRunner().run(pipe, catalog)
     files = out["layerwise-steps_s0.artifacts"].load()
@@ -49,8 +57,13 @@ def test_fixed_and_layerwise_runs(digits_splits):
 def test_gated_run_reads_its_variant(digits_splits):
     pipe = run_pipeline(RunSpec("gating", variant="half"))
     variant = {"l1": 0.5, "harden_budget": 0.5, "finetune_epochs": 0}
-    catalog = _catalog(digits_splits, model=TINY_MODEL, training=TINY_TRAINING, measure=TINY_MEASURE,
-                       **{"train_gated.variants.half": variant})
+    catalog = _catalog(
+        digits_splits,
+        model=TINY_MODEL,
+        training=TINY_TRAINING,
+        measure=TINY_MEASURE,
+        **{"train_gated.variants.half": variant},
+    )
     out = SequentialRunner().run(pipe, catalog)
     files = out["gated-half_s0.artifacts"].load()
     history = files["digits_mlp_gated-half_s0/history"]

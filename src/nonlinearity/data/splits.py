@@ -60,10 +60,14 @@ def make_splits(raw: RawData, val_fraction: float, test_fraction: float, seed: i
     t = torch.from_numpy
     return Splits(
         raw.name,
-        t(np.ascontiguousarray(x_train)), t(y_train),
-        t(np.ascontiguousarray(x_val)), t(y_val),
-        t(np.ascontiguousarray(x_test)), t(y_test),
-        np.atleast_1d(mean).tolist(), np.atleast_1d(np.maximum(std, 1e-8)).tolist(),
+        t(np.ascontiguousarray(x_train)),
+        t(y_train),
+        t(np.ascontiguousarray(x_val)),
+        t(y_val),
+        t(np.ascontiguousarray(x_test)),
+        t(y_test),
+        np.atleast_1d(mean).tolist(),
+        np.atleast_1d(np.maximum(std, 1e-8)).tolist(),
         raw.num_classes,
     )
 
@@ -94,7 +98,10 @@ def to_device(splits: Splits, device: torch.device | str) -> DeviceData:
         return (x.to(device, non_blocking=True).float() - mean) / std
 
     return DeviceData(
-        norm(splits.x_train), splits.y_train.to(device),
-        norm(splits.x_val), splits.y_val.to(device),
-        norm(splits.x_test), splits.y_test.to(device),
+        norm(splits.x_train),
+        splits.y_train.to(device),
+        norm(splits.x_val),
+        splits.y_val.to(device),
+        norm(splits.x_test),
+        splits.y_test.to(device),
     )

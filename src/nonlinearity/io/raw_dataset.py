@@ -21,7 +21,9 @@ class RawDataset(AbstractDataset[None, RawData]):
           raw_dir: data/01_raw
     """
 
-    def __init__(self, dataset: str, raw_dir: str = "data/01_raw", metadata: dict | None = None) -> None:
+    def __init__(
+        self, dataset: str, raw_dir: str = "data/01_raw", metadata: dict | None = None
+    ) -> None:
         self._dataset = dataset
         self._raw_dir = Path(raw_dir)
         self.metadata = metadata

@@ -17,8 +17,21 @@ from .mixed import PATTERNS, MaskedActivation, MixedActivation, linear_count, li
 from .stats import gate_stats
 
 __all__ = [
-    "ACTIVATIONS", "APPROACHES", "PATTERNS", "ActivationSite", "Approach", "GatedActivation",
-    "MaskedActivation", "MixedActivation", "apply_approach", "create_act",
-    "find_activation_sites", "gate_stats", "gated_layers", "layer_stats", "linear_count",
-    "linear_mask", "masked_layers",
+    "ACTIVATIONS",
+    "APPROACHES",
+    "PATTERNS",
+    "ActivationSite",
+    "Approach",
+    "GatedActivation",
+    "MaskedActivation",
+    "MixedActivation",
+    "apply_approach",
+    "create_act",
+    "find_activation_sites",
+    "gate_stats",
+    "gated_layers",
+    "layer_stats",
+    "linear_count",
+    "linear_mask",
+    "masked_layers",
 ]

@@ -155,11 +155,18 @@ def apply_approach(
     for s in sites:
         act = plain(s.module)
         if approach.kind == "gating":
-            new = GatedActivation(s.num_features, act, approach.init_alpha, approach.temperature,
-                                  s.neuron_dim)
+            new = GatedActivation(
+                s.num_features, act, approach.init_alpha, approach.temperature, s.neuron_dim
+            )
         else:
-            new = MixedActivation(s.num_features, act, approach.ratio_for(s.index),
-                                  approach.pattern, approach.seed + s.index, s.neuron_dim)
+            new = MixedActivation(
+                s.num_features,
+                act,
+                approach.ratio_for(s.index),
+                approach.pattern,
+                approach.seed + s.index,
+                s.neuron_dim,
+            )
         model.set_submodule(s.name, new.to(_device_of(model)))
     return sites
 

@@ -72,7 +72,9 @@ class GatedActivation(MaskedActivation):
         self.logit.requires_grad_(False)
 
     def extra_repr(self) -> str:
-        state = f"hardened, nonlinear={self.n_nonlinear}/{self.num_features}" if self.hardened else (
-            f"T={self.temperature:g}, alpha_mean={self.alpha().mean().item():.3f}"
+        state = (
+            f"hardened, nonlinear={self.n_nonlinear}/{self.num_features}"
+            if self.hardened
+            else (f"T={self.temperature:g}, alpha_mean={self.alpha().mean().item():.3f}")
         )
         return f"{self.num_features}, {state}, neuron_dim={self.neuron_dim}"

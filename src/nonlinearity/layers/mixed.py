@@ -27,7 +27,9 @@ def linear_count(num_features: int, ratio: float) -> int:
     return int(math.floor(ratio * num_features + 0.5))
 
 
-def linear_mask(num_features: int, ratio: float, pattern: str = "random", seed: int = 0) -> torch.Tensor:
+def linear_mask(
+    num_features: int, ratio: float, pattern: str = "random", seed: int = 0
+) -> torch.Tensor:
     """Boolean mask (C,), True where the neuron is linear (identity)."""
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"linear ratio {ratio} is outside [0, 1]")

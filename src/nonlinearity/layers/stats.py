@@ -17,6 +17,13 @@ def gate_stats(alpha: torch.Tensor) -> dict[str, float]:
             (a > 0.9).float().mean(),
         ]
     ).tolist()
-    keys = ("alpha_mean", "alpha_median", "alpha_min", "alpha_max",
-            "alpha_lt_0.1", "alpha_lt_0.25", "alpha_gt_0.9")
-    return dict(zip(keys, s))
+    keys = (
+        "alpha_mean",
+        "alpha_median",
+        "alpha_min",
+        "alpha_max",
+        "alpha_lt_0.1",
+        "alpha_lt_0.25",
+        "alpha_gt_0.9",
+    )
+    return dict(zip(keys, s, strict=True))

@@ -36,8 +36,11 @@ def linear_flops(model: nn.Module, example: torch.Tensor) -> int:
                 k *= s
             total += 2 * k * out.numel()
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
+    ]
     was_training = model.training
     model.eval()
     try:
@@ -56,15 +59,21 @@ def nonlinear_units(model: nn.Module, example: torch.Tensor) -> dict[str, int]:
     """
     sites = find_activation_sites(model, example[:1])
     nonlinear = sum(
-        s.module.n_nonlinear if isinstance(s.module, MaskedActivation) and (
-            getattr(s.module, "hardened", True)) else s.num_features
+        s.module.n_nonlinear
+        if isinstance(s.module, MaskedActivation) and (getattr(s.module, "hardened", True))
+        else s.num_features
         for s in sites
     )
-    return {"nonlinear_units": int(nonlinear), "activation_units": sum(s.num_features for s in sites)}
+    return {
+        "nonlinear_units": int(nonlinear),
+        "activation_units": sum(s.num_features for s in sites),
+    }
 
 
 @torch.no_grad()
-def latency(model: nn.Module, example: torch.Tensor, min_run_time: float = 0.5, blocks: int = 20) -> dict:
+def latency(
+    model: nn.Module, example: torch.Tensor, min_run_time: float = 0.5, blocks: int = 20
+) -> dict:
     """Forward latency of one batch, by `torch.utils.benchmark` (it synchronises CUDA).
 
     A warm-up picks the calls per block; then at least `blocks` blocks, and enough
@@ -73,7 +82,9 @@ def latency(model: nn.Module, example: torch.Tensor, min_run_time: float = 0.5, 
     was_training = model.training
     model.eval()
     threads = torch.get_num_threads()
-    timer = benchmark.Timer(stmt="model(x)", globals={"model": model, "x": example}, num_threads=threads)
+    timer = benchmark.Timer(
+        stmt="model(x)", globals={"model": model, "x": example}, num_threads=threads
+    )
     warm = timer.blocked_autorange(min_run_time=min_run_time / 10)
     number = warm.number_per_run
     per_block = warm.median * number
@@ -102,8 +113,13 @@ def memory_mb(device: torch.device | None = None) -> dict[str, float]:
     return out
 
 
-def efficiency(model: nn.Module, input_shape: tuple[int, ...], device: torch.device,
-               batch_size: int, min_run_time: float) -> Mapping:
+def efficiency(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    device: torch.device,
+    batch_size: int,
+    min_run_time: float,
+) -> Mapping:
     """The efficiency block of a run's meta.json."""
     gen = torch.Generator(device=device).manual_seed(0)
     x = torch.randn((batch_size, *input_shape), device=device, generator=gen)

@@ -15,7 +15,9 @@ from .mlp import MLPConfig, build_mlp
 def _mlp(params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     hidden = list(params.get("hidden_sizes", [512, 512, 512]))
     if not hidden or any(int(h) <= 0 for h in hidden):
-        raise ConfigError(f"model.hidden_sizes {hidden} is invalid: give one positive width per layer")
+        raise ConfigError(
+            f"model.hidden_sizes {hidden} is invalid: give one positive width per layer"
+        )
     dropout = float(params.get("dropout", 0.0))
     if not 0.0 <= dropout < 1.0:
         raise ConfigError(f"model.dropout {dropout} is outside [0, 1)")
@@ -33,7 +35,9 @@ def _mlp(params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: i
 MODELS: dict[str, Callable[..., nn.Module]] = {"mlp": _mlp}
 
 
-def build_model(params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+def build_model(
+    params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int
+) -> nn.Module:
     name = params.get("name", "mlp")
     if name not in MODELS:
         raise ConfigError(f"model {name!r} is unknown; valid: {', '.join(MODELS)}")

@@ -44,8 +44,9 @@ def train_run(
             ratio=float(approach_params.get("default_ratio", 0.0)),
             pattern=approach_params.get("pattern", "random"),
         )
-    model, history, meta = run_experiment(splits, model_params, train_params, spec, gate_params,
-                                          measure_params)
+    model, history, meta = run_experiment(
+        splits, model_params, train_params, spec, gate_params, measure_params
+    )
     name = meta["run_name"]
     # PartitionedDataset calls callable values to get the data; a module is callable.
     return {name: lambda: model}, {f"{name}/history": history, f"{name}/meta": meta}

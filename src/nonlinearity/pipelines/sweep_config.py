@@ -22,7 +22,9 @@ def _conf_source() -> Path:
         conf = root / settings.CONF_SOURCE
         if (conf / "base" / "parameters_train_fixed.yml").exists():
             return conf
-    raise FileNotFoundError(f"no {settings.CONF_SOURCE}/base/parameters_train_fixed.yml above {Path.cwd()}")
+    raise FileNotFoundError(
+        f"no {settings.CONF_SOURCE}/base/parameters_train_fixed.yml above {Path.cwd()}"
+    )
 
 
 def sweep_params() -> dict:

@@ -4,5 +4,13 @@ from .config import GateConfig, TrainConfig
 from .loop import evaluate, fit, harden
 from .regularizers import binary_entropy, gate_penalty, temperature_at
 
-__all__ = ["GateConfig", "TrainConfig", "binary_entropy", "evaluate", "fit", "gate_penalty",
-           "harden", "temperature_at"]
+__all__ = [
+    "GateConfig",
+    "TrainConfig",
+    "binary_entropy",
+    "evaluate",
+    "fit",
+    "gate_penalty",
+    "harden",
+    "temperature_at",
+]

@@ -20,12 +20,18 @@ def _from_params(cls, params: Mapping[str, Any] | None, prefix: str):
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(params) - names)
     if unknown:
-        raise ConfigError(f"{prefix}.{unknown[0]} is not a setting; valid: {', '.join(sorted(names))}")
+        raise ConfigError(
+            f"{prefix}.{unknown[0]} is not a setting; valid: {', '.join(sorted(names))}"
+        )
     return cls(**params)
 
 
 def _positive_int(prefix: str, name: str, value: Any, allow_zero: bool = False) -> None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and (value >= 0 if allow_zero else value > 0)
+    ok = (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and (value >= 0 if allow_zero else value > 0)
+    )
     if not ok:
         need = "a non-negative integer" if allow_zero else "a positive integer"
         raise ConfigError(f"{prefix}.{name} = {value!r} is invalid: must be {need}")
@@ -93,13 +99,19 @@ class GateConfig:
     def from_params(cls, params: Mapping[str, Any] | None, prefix: str = "gating") -> GateConfig:
         cfg = _from_params(cls, params, prefix)
         if not 0.0 < cfg.init_alpha < 1.0:
-            raise ConfigError(f"{prefix}.init_alpha {cfg.init_alpha} must lie strictly between 0 and 1")
+            raise ConfigError(
+                f"{prefix}.init_alpha {cfg.init_alpha} must lie strictly between 0 and 1"
+            )
         for name in ("temperature_start", "temperature_end", "gate_lr"):
             if not float(getattr(cfg, name)) > 0:
-                raise ConfigError(f"{prefix}.{name} = {getattr(cfg, name)!r} is invalid: must be positive")
+                raise ConfigError(
+                    f"{prefix}.{name} = {getattr(cfg, name)!r} is invalid: must be positive"
+                )
         for name in ("l1", "entropy", "sparsity_weight"):
             if float(getattr(cfg, name)) < 0:
-                raise ConfigError(f"{prefix}.{name} = {getattr(cfg, name)!r} is invalid: must be >= 0")
+                raise ConfigError(
+                    f"{prefix}.{name} = {getattr(cfg, name)!r} is invalid: must be >= 0"
+                )
         _choice(prefix, "temperature_schedule", cfg.temperature_schedule, TEMPERATURE_SCHEDULES)
         for name in ("sparsity_target", "harden_budget", "harden_threshold"):
             v = getattr(cfg, name)

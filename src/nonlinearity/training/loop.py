@@ -30,8 +30,9 @@ def _autocast(device: torch.device, enabled: bool):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096,
-             amp: bool = False) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096, amp: bool = False
+) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over (x, y), in chunks, in eval mode."""
     was_training = model.training
     model.eval()
@@ -51,12 +52,16 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 def _optimizer(model: nn.Module, cfg: TrainConfig, gate_lr: float | None) -> torch.optim.Optimizer:
     gate_params = [p for g in gated_layers(model) for p in g.parameters(recurse=False)]
     gate_ids = {id(p) for p in gate_params}
-    groups = [{"params": [p for p in model.parameters() if id(p) not in gate_ids and p.requires_grad]}]
+    groups = [
+        {"params": [p for p in model.parameters() if id(p) not in gate_ids and p.requires_grad]}
+    ]
     live_gates = [p for p in gate_params if p.requires_grad]
     if live_gates:
         groups.append({"params": live_gates, "lr": gate_lr or cfg.lr, "weight_decay": 0.0})
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(
+            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
@@ -82,7 +87,11 @@ def fit(
     opt = _optimizer(model, cfg, gates.gate_lr if gates else None)
     n, bs = len(data.y_train), cfg.batch_size
     steps = epochs * ((n + bs - 1) // bs)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if cfg.scheduler == "cosine" else None
+    sched = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+        if cfg.scheduler == "cosine"
+        else None
+    )
     step_model = torch.compile(model) if cfg.compile else model
     history = []
     for epoch in range(first_epoch, first_epoch + epochs):
@@ -127,21 +136,34 @@ def fit(
             record["temperature"] = gate_modules[0].temperature if gate_modules else None
         history.append(record)
         log.info(
-            "%s %s epoch %d/%d  train_loss %.4f  train_acc %.4f  val_loss %.4f  val_acc %.4f  %.2fs",
-            label, phase, epoch, first_epoch + epochs - 1, record["train_loss"], record["train_acc"],
-            val_loss, val_acc, record["epoch_time_s"],
+            "%s %s epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.2fs",
+            label,
+            phase,
+            epoch,
+            first_epoch + epochs - 1,
+            record["train_loss"],
+            record["train_acc"],
+            val_loss,
+            val_acc,
+            record["epoch_time_s"],
         )
         if on_epoch:
             on_epoch(record)
     return history
 
 
-def harden(model: nn.Module, data: DeviceData, cfg: TrainConfig, gates: GateConfig, label: str = "") -> dict:
+def harden(
+    model: nn.Module, data: DeviceData, cfg: TrainConfig, gates: GateConfig, label: str = ""
+) -> dict:
     """Turn every gate into a fixed mask; returns the `"epoch": "hardened"` record."""
     for g in gated_layers(model):
-        budget = None if gates.harden_budget is None else round(gates.harden_budget * g.num_features)
+        budget = (
+            None if gates.harden_budget is None else round(gates.harden_budget * g.num_features)
+        )
         g.harden(gates.harden_threshold, budget)
-    train_loss, train_acc = evaluate(model, data.x_train, data.y_train, cfg.eval_batch_size, cfg.amp)
+    train_loss, train_acc = evaluate(
+        model, data.x_train, data.y_train, cfg.eval_batch_size, cfg.amp
+    )
     val_loss, val_acc = evaluate(model, data.x_val, data.y_val, cfg.eval_batch_size, cfg.amp)
     stats = layer_stats(model)
     linear = sum(s["num_features"] * (1 - s["alpha_mean"]) for s in stats)
