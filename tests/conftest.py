@@ -17,3 +17,24 @@ def digits_splits():
 TINY_MODEL = {"name": "mlp", "hidden_sizes": [32, 32, 32], "activation": "relu"}
 TINY_TRAINING = {"epochs": 2, "batch_size": 64, "lr": 5e-3, "device": "cpu"}
 TINY_MEASURE = {"latency_batch_size": 8, "min_run_time_s": 0.01}
+
+# The runs of the sweep in conf/base/parameters_train_*.yml, by namespace.
+DEFAULT_RUNS = [
+    "fixed_0_s0",
+    "fixed_25_s0",
+    "fixed_50_s0",
+    "fixed_75_s0",
+    "fixed_100_s0",
+    "layerwise-low_to_high_s0",
+    "layerwise-high_to_low_s0",
+    "gated-base_s0",
+]
+# The latency block of meta.json (guide §5.2 plus what the issue asks for).
+LATENCY_KEYS = {
+    "mean_latency_s",
+    "p50_latency_s",
+    "p90_latency_s",
+    "samples_per_second",
+    "batch_size",
+    "device",
+}

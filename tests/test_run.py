@@ -13,6 +13,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from nonlinearity.cli import colon_params
+from tests.conftest import DEFAULT_RUNS, LATENCY_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 LAYERS = [
@@ -30,16 +31,6 @@ FAST = {
     "measure": {"latency_batch_size": 8, "min_run_time_s": 0.01},
     "model": {"hidden_sizes": [32, 32, 32]},
 }
-RUNS = [
-    "fixed_0_s0",
-    "fixed_25_s0",
-    "fixed_50_s0",
-    "fixed_75_s0",
-    "fixed_100_s0",
-    "layerwise-low_to_high_s0",
-    "layerwise-high_to_low_s0",
-    "gated-base_s0",
-]
 
 
 @pytest.fixture
@@ -63,18 +54,11 @@ def test_default_pipeline_session(project):
     with KedroSession.create(project_path=project, runtime_params=FAST) as session:
         session.run()
     runs = project / "data" / "07_model_output" / "runs"
-    assert sorted(p.name for p in runs.iterdir()) == sorted(f"digits_mlp_{r}" for r in RUNS)
+    assert sorted(p.name for p in runs.iterdir()) == sorted(f"digits_mlp_{r}" for r in DEFAULT_RUNS)
     meta = json.loads((runs / "digits_mlp_fixed_50_s0" / "meta.json").read_text())
     assert meta["config"]["approach"] == "fixed" and meta["config"]["training"]["epochs"] == 1
     assert meta["nonlinear_units"] == 48
-    assert set(meta["latency"]) >= {
-        "mean_latency_s",
-        "p50_latency_s",
-        "p90_latency_s",
-        "samples_per_second",
-        "batch_size",
-        "device",
-    }
+    assert set(meta["latency"]) >= LATENCY_KEYS
     gated = json.loads((runs / "digits_mlp_gated-base_s0" / "history.json").read_text())
     assert [r["epoch"] for r in gated] == [1, "hardened", 2, 3, 4]  # 3 fine-tune epochs by default
     assert (project / "data" / "06_models" / "digits_mlp_gated-base_s0.pkl").exists()

@@ -5,6 +5,7 @@ import pytest
 from nonlinearity.errors import ConfigError
 from nonlinearity.pipelines.sweep_config import sweep_params
 from nonlinearity.sweeps import fixed_specs, gated_specs, validate
+from tests.conftest import DEFAULT_RUNS
 
 
 @pytest.fixture
@@ -14,16 +15,7 @@ def params():
 
 def test_default_sweep(params):
     keys = [s.key for s in fixed_specs(params["train_fixed"]) + gated_specs(params["train_gated"])]
-    assert keys == [
-        "fixed_0_s0",
-        "fixed_25_s0",
-        "fixed_50_s0",
-        "fixed_75_s0",
-        "fixed_100_s0",
-        "layerwise-low_to_high_s0",
-        "layerwise-high_to_low_s0",
-        "gated-base_s0",
-    ]
+    assert keys == DEFAULT_RUNS
     validate(params)
 
 

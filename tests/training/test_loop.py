@@ -5,7 +5,7 @@ from nonlinearity.data import to_device
 from nonlinearity.errors import ConfigError
 from nonlinearity.experiment import RunSpec, run_experiment
 from nonlinearity.training import GateConfig, TrainConfig
-from tests.conftest import TINY_MEASURE, TINY_MODEL, TINY_TRAINING
+from tests.conftest import LATENCY_KEYS, TINY_MEASURE, TINY_MODEL, TINY_TRAINING
 
 RECORD_KEYS = {
     "epoch",
@@ -58,14 +58,7 @@ def test_fixed_run_records_and_meta(digits_splits):
     assert meta["param_counts"]["total_params"] == 64 * 32 + 32 + 2 * (32 * 32 + 32) + 32 * 10 + 10
     assert meta["approx_linear_flops"] == 2 * (64 * 32 + 2 * 32 * 32 + 32 * 10)
     assert meta["nonlinear_units"] == 3 * 24
-    assert {
-        "mean_latency_s",
-        "p50_latency_s",
-        "p90_latency_s",
-        "samples_per_second",
-        "batch_size",
-        "device",
-    } <= set(meta["latency"])
+    assert LATENCY_KEYS <= set(meta["latency"])
     assert meta["memory_mb"] > 0
     assert next(model.parameters()).device.type == "cpu"
 
