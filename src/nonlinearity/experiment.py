@@ -19,8 +19,7 @@ from torch import nn
 
 from .data import Splits, to_device
 from .errors import ConfigError
-from .layers import Approach, apply_approach, find_activation_sites
-from .layers.apply import check_schedule
+from .layers import Approach, apply_approach
 from .measure import efficiency
 from .models import build_model
 from .training import GateConfig, TrainConfig, evaluate, fit, harden
@@ -103,14 +102,8 @@ def check_spec(
     spec: RunSpec,
     gates: GateConfig | None,
 ) -> None:
-    """Everything that can be wrong with a run, found without training it."""
-    model = build_model(model_params, input_shape, num_classes)
-    approach = spec.approach_config(gates, model_params.get("target", "all"))
-    approach.validate()
-    sites = find_activation_sites(model, torch.zeros((2, *input_shape)), approach.target)
-    if not sites:
-        raise ConfigError(f"model.target {approach.target!r} matches no activation of the model")
-    check_schedule(approach, sites)
+    """Everything that can be wrong with a run, found by building it without training."""
+    build_for(input_shape, num_classes, model_params, spec, gates, spec.seed)
 
 
 def run_experiment(

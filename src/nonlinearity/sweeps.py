@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .data import SHAPES, check_dataset
+from .data.splits import check_fractions
 from .errors import ConfigError
 from .experiment import RunSpec, check_spec, parse_schedule
 from .layers import PATTERNS
@@ -92,10 +93,7 @@ def validate(params: Mapping[str, Any]) -> None:
     dataset = params.get("dataset")
     check_dataset(dataset)
     data = params.get("data") or {}
-    for key in ("val_fraction", "test_fraction"):
-        f = data.get(key, 0.1)
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 < f < 1.0:
-            raise ConfigError(f"data.{key} {f!r} must lie strictly between 0 and 1")
+    check_fractions(data.get("val_fraction", 0.1), data.get("test_fraction", 0.2))
     TrainConfig.from_params(params.get("training"))
     measure = params.get("measure") or {}
     bs = measure.get("latency_batch_size", 256)

@@ -39,11 +39,15 @@ class Splits:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
 
+def check_fractions(val_fraction: object, test_fraction: object) -> None:
+    for name, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 < f < 1.0:
+            raise ConfigError(f"data.{name} {f!r} must lie strictly between 0 and 1")
+
+
 def make_splits(raw: RawData, val_fraction: float, test_fraction: float, seed: int) -> Splits:
     """Carve val (and test, when the source has none) from train, stratified and seeded."""
-    for name, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 < f < 1.0:
-            raise ConfigError(f"data.{name} {f} must lie strictly between 0 and 1")
+    check_fractions(val_fraction, test_fraction)
     x, y = raw.x_train, raw.y_train
     if raw.x_test is None:
         x, x_test, y, y_test = train_test_split(

@@ -43,6 +43,11 @@ class GatedActivation(MaskedActivation):
         a = self.init_alpha
         nn.init.constant_(self.logit, self.temperature * math.log(a / (1.0 - a)))
 
+    @property
+    def nonlinear_units(self) -> int:
+        """A soft gate evaluates f for every neuron; a hardened one only where the mask is 1."""
+        return self.n_nonlinear if self.hardened else self.num_features
+
     def alpha(self) -> torch.Tensor:
         if self.hardened:
             return self.nonlinear_mask.float()

@@ -97,6 +97,11 @@ class MaskedActivation(nn.Module):
             return mixed_relu(z, self.relu_floor.view(shape))
         return torch.where(self.nonlinear_mask.view(shape), self.act(z), z)
 
+    @property
+    def nonlinear_units(self) -> int:
+        """Neurons that evaluate the nonlinearity."""
+        return self.n_nonlinear
+
     def alpha(self) -> torch.Tensor:
         """Effective per-neuron weight of the nonlinearity, (C,) in [0, 1]."""
         return self.nonlinear_mask.float()

@@ -59,9 +59,7 @@ def nonlinear_units(model: nn.Module, example: torch.Tensor) -> dict[str, int]:
     """
     sites = find_activation_sites(model, example[:1])
     nonlinear = sum(
-        s.module.n_nonlinear
-        if isinstance(s.module, MaskedActivation) and (getattr(s.module, "hardened", True))
-        else s.num_features
+        s.module.nonlinear_units if isinstance(s.module, MaskedActivation) else s.num_features
         for s in sites
     )
     return {
