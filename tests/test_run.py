@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 import click
+import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from nonlinearity.cli import colon_params
+from nonlinearity.errors import DataUnavailableError, one_line
 from tests.conftest import DEFAULT_RUNS, LATENCY_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,6 +32,7 @@ FAST = {
     "training": {"epochs": 1},
     "measure": {"latency_batch_size": 8, "min_run_time_s": 0.01},
     "model": {"hidden_sizes": [32, 32, 32]},
+    "benchmark": {"min_run_time_s": 0.01, "train_steps": 2, "compare_rounds": 2},
 }
 
 
@@ -70,6 +73,27 @@ def test_default_pipeline_session(project):
         assert linear == [6, 16, 26]  # round(32 x {0.2, 0.5, 0.8})
         assert "digits_mlp_fixed_0_s0/history" in catalog.load("runs")
 
+    with KedroSession.create(project_path=project, runtime_params=FAST) as session:
+        session.run(pipeline_names=["benchmark"])
+    table = pd.read_csv(project / "data" / "08_reporting" / "digits" / "benchmark.csv")
+    assert sorted(table.run) == sorted(f"digits_mlp_{r}" for r in DEFAULT_RUNS)
+    assert (table.flops_total == 2 * (64 * 32 + 2 * 32 * 32 + 32 * 10)).all()
+    assert (table.set_index("run").loc["digits_mlp_fixed_0_s0", "latency_ratio_b256"]) == 1.0
+    assert (table.p50_ms_b1 > 0).all() and table.energy_j_per_sample_b1.isna().all()  # no GPU
+    meta = json.loads((runs / "digits_mlp_fixed_50_s0" / "meta.json").read_text())
+    assert set(meta["latency"]["by_batch_size"]) == {"1", "256"}
+    assert meta["latency"]["batch_size"] == 256 and meta["benchmark"]["nonlinear_units"] == 48
+
+
+def test_benchmark_without_trained_runs_says_what_to_do(project):
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project) as session, pytest.raises(Exception) as info:
+        session.run(pipeline_names=["benchmark"])
+    err = one_line(info.value)
+    assert isinstance(err, DataUnavailableError)
+    assert str(err).startswith("no trained models in data/06_models/ for 8 runs to read")
+    assert _files(project) == []
+
 
 def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
@@ -99,7 +123,9 @@ def test_cli_colon_form_and_bad_input(project):
     assert _files(project) == ["data/05_model_input/digits/splits.pkl"]
 
     listed = _kedro(project, "registry", "list")
-    assert {"- data_prep", "- train_fixed", "- train_gated"} <= set(listed.stdout.split("\n"))
+    assert {"- benchmark", "- data_prep", "- train_fixed", "- train_gated"} <= set(
+        listed.stdout.split("\n")
+    )
 
 
 def test_colon_params_parsing():

@@ -61,6 +61,8 @@ def test_patterns_and_seeds_multiply(params):
             "finetune_epochs = -1 is invalid",
         ),
         (("measure", "latency_batch_size"), 0, "measure.latency_batch_size = 0 is invalid"),
+        (("benchmark", "batch_sizes"), [1, 0], "benchmark.batch_sizes \\[1, 0\\] must be a list"),
+        (("benchmark", "train_steps"), 0, "benchmark.train_steps = 0 is invalid"),
         (("data", "val_fraction"), 1.0, "data.val_fraction 1.0 must lie strictly between 0 and 1"),
     ],
 )

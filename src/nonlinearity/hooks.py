@@ -6,13 +6,13 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from .errors import ConfigError
+from .errors import ConfigError, DataUnavailableError
 from .pipelines.sweep_config import registered_specs
 from .sweeps import fixed_specs, gated_specs, validate
 
 
 class ValidateParamsHook:
-    """Bad input stops the run here, with one line, before anything is read or written."""
+    """Bad input or missing inputs stop the run here, with one line, before anything runs."""
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
@@ -27,4 +27,14 @@ class ValidateParamsHook:
                 f"the runs of a sweep are fixed when pipelines are registered, and this run's "
                 f"params change them (e.g. {changed!r}): edit conf/*/parameters_train_*.yml, "
                 f"or pick runs with --namespaces"
+            )
+        missing = sorted(
+            name
+            for name in pipeline.inputs()
+            if name.endswith(".model") and not catalog.exists(name)
+        )
+        if missing:
+            raise DataUnavailableError(
+                f"no trained models in data/06_models/ for {len(missing)} runs to read: run the "
+                "training pipelines first (kedro run), with the same --params"
             )

@@ -10,6 +10,7 @@ from .data.splits import check_fractions
 from .errors import ConfigError
 from .experiment import RunSpec, check_spec, parse_schedule
 from .layers import PATTERNS
+from .measure.benchmark import BenchmarkConfig
 from .training import GateConfig, TrainConfig
 
 
@@ -95,6 +96,7 @@ def validate(params: Mapping[str, Any]) -> None:
     data = params.get("data") or {}
     check_fractions(data.get("val_fraction", 0.1), data.get("test_fraction", 0.2))
     TrainConfig.from_params(params.get("training"))
+    BenchmarkConfig.from_params(params.get("benchmark"))
     measure = params.get("measure") or {}
     bs = measure.get("latency_batch_size", 256)
     if not isinstance(bs, int) or isinstance(bs, bool) or bs <= 0:

@@ -50,3 +50,13 @@ def test_gated_module_uses_fused_path_for_relu_only():
     relu, gelu = GatedActivation(6, nn.ReLU(), 0.3), GatedActivation(6, nn.GELU(), 0.3)
     torch.testing.assert_close(relu(z), 0.3 * torch.relu(z) + 0.7 * z)
     torch.testing.assert_close(gelu(z), 0.3 * nn.functional.gelu(z) + 0.7 * z)
+
+
+def test_inference_path_equals_training_path():
+    z = torch.randn(5, 6)
+    lower = torch.tensor([0.0, float("-inf")] * 3)
+    a = torch.rand(6)
+    with torch.no_grad():
+        fast_m, fast_g = mixed_relu(z, lower), gated_relu(z, a)
+    assert torch.equal(fast_m, mixed_relu(z, lower))
+    assert torch.equal(fast_g, gated_relu(z, a))

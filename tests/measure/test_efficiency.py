@@ -2,7 +2,16 @@ import torch
 from torch import nn
 
 from nonlinearity.layers import Approach, apply_approach
-from nonlinearity.measure import latency, linear_flops, nonlinear_units, param_counts
+from nonlinearity.measure import (
+    flop_counts,
+    gpu_energy,
+    interleaved_latency,
+    latency,
+    linear_flops,
+    nonlinear_units,
+    param_counts,
+    train_throughput,
+)
 from nonlinearity.models import MLPConfig, build_mlp
 
 
@@ -17,7 +26,11 @@ def test_linear_flops_mlp_and_conv():
 def test_nonlinear_units_follow_masks():
     mlp = build_mlp(MLPConfig(in_features=64, num_classes=10, hidden_sizes=[40, 20]))
     x = torch.zeros(2, 1, 8, 8)
-    assert nonlinear_units(mlp, x) == {"nonlinear_units": 60, "activation_units": 60}
+    assert nonlinear_units(mlp, x) == {
+        "nonlinear_units": 60,
+        "activation_units": 60,
+        "nonlinear_evals_per_sample": 60,
+    }
     apply_approach(mlp, Approach("fixed", ratio=0.25), x)
     assert nonlinear_units(mlp, x)["nonlinear_units"] == 30 + 15
     assert param_counts(mlp)["total_params"] == 64 * 40 + 40 + 40 * 20 + 20 + 20 * 10 + 10
@@ -39,3 +52,37 @@ def test_latency_statistics_are_consistent():
     assert 0 < out["p50_latency_s"] <= out["p90_latency_s"]
     assert out["samples_per_second"] == 16 / out["p50_latency_s"]
     assert mlp.training  # mode restored
+
+
+def test_conv_nonlinear_evals_count_every_position():
+    conv = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 25, 4)
+    )
+    x = torch.zeros(2, 3, 5, 5)
+    apply_approach(conv, Approach("fixed", ratio=0.25), x)
+    counts = nonlinear_units(conv, x)
+    assert counts["nonlinear_units"] == 6 and counts["activation_units"] == 8
+    assert counts["nonlinear_evals_per_sample"] == 6 * 25
+
+
+def test_flop_counter_matches_formula_and_splits_linear():
+    mlp = build_mlp(MLPConfig(in_features=784, num_classes=10, hidden_sizes=[512, 512, 512]))
+    counts = flop_counts(mlp, torch.zeros(1, 1, 28, 28))
+    expected = 2 * (784 * 512 + 512 * 512 * 2 + 512 * 10)
+    assert counts == {"flops_total": expected, "flops_linear": expected}
+
+
+def test_train_throughput_and_interleaved_latency():
+    mlp = build_mlp(MLPConfig(in_features=64, num_classes=10, hidden_sizes=[32]))
+    before = [p.clone() for p in mlp.parameters()]
+    out = train_throughput(mlp, (1, 8, 8), 10, torch.device("cpu"), batch_size=16, steps=3)
+    assert out["train_samples_per_second"] > 0 and out["train_steps"] == 3
+    assert all(torch.equal(a, b) for a, b in zip(before, mlp.parameters(), strict=True))  # a copy
+    other = build_mlp(MLPConfig(in_features=64, num_classes=10, hidden_sizes=[32]))
+    p50 = interleaved_latency({"a": mlp, "b": other}, torch.zeros(4, 1, 8, 8), rounds=3)
+    assert set(p50) == {"a", "b"} and all(v > 0 for v in p50.values())
+
+
+def test_energy_is_absent_without_a_gpu():
+    out = gpu_energy(lambda: None, 10, torch.device("cpu"))
+    assert out == {"energy_j_per_call": None, "energy_note": "no NVIDIA GPU"}

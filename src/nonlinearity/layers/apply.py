@@ -39,6 +39,7 @@ class ActivationSite:
     module: nn.Module
     num_features: int
     neuron_dim: int  # 1 for conv (N, C, H, W), -1 otherwise
+    elements: int = 0  # evaluations per sample, all calls: C dense, C*H*W conv, L*C (B, L, C)
 
 
 def _is_activation(module: nn.Module) -> bool:
@@ -65,18 +66,19 @@ def find_activation_sites(
         and not any(name.startswith(p + ".") for p in masked)
         and (patterns is None or any(fnmatch.fnmatchcase(name, p) for p in patterns))
     }
-    seen: dict[str, tuple[int, int]] = {}
+    seen: dict[str, tuple[int, int, int]] = {}
 
     def hook(name: str) -> Callable:
         def record(_module, args, _output) -> None:
             z = args[0]
-            shape = (z.shape[1], 1) if z.dim() == 4 else (z.shape[-1], -1)
-            if name in seen and seen[name] != shape:
+            feats, dim = (z.shape[1], 1) if z.dim() == 4 else (z.shape[-1], -1)
+            if name in seen and seen[name][:2] != (feats, dim):
                 raise ConfigError(
-                    f"activation {name!r} is shared by inputs of {seen[name][0]} and {shape[0]} "
+                    f"activation {name!r} is shared by inputs of {seen[name][0]} and {feats} "
                     "features; give each call its own module"
                 )
-            seen.setdefault(name, shape)
+            calls = seen.get(name, (feats, dim, 0))[2]  # a module called twice evaluates twice
+            seen[name] = (feats, dim, calls + z[0].numel())
 
         return record
 
@@ -91,8 +93,8 @@ def find_activation_sites(
         for h in handles:
             h.remove()
     return [
-        ActivationSite(i, name, candidates[name], feats, dim)
-        for i, (name, (feats, dim)) in enumerate(seen.items())
+        ActivationSite(i, name, candidates[name], feats, dim, elements)
+        for i, (name, (feats, dim, elements)) in enumerate(seen.items())
     ]
 
 

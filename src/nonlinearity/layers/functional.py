@@ -53,9 +53,13 @@ class _GatedReLU(torch.autograd.Function):
 
 def mixed_relu(z: torch.Tensor, lower: torch.Tensor) -> torch.Tensor:
     """ReLU where `lower` is 0, identity where it is -inf (broadcast onto z)."""
+    if not torch.is_grad_enabled():  # inference: skip the Function's Python overhead
+        return torch.clamp(z, min=lower.to(z.dtype))
     return _MixedReLU.apply(z, lower.to(z.dtype))
 
 
 def gated_relu(z: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """alpha * relu(z) + (1 - alpha) * z, alpha broadcast onto z."""
+    if not torch.is_grad_enabled():
+        return torch.addcmul(z, torch.relu(-z), alpha.to(z.dtype))
     return _GatedReLU.apply(z, alpha.to(z.dtype))

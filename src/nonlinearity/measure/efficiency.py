@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils import benchmark
 
 from ..layers import MaskedActivation, find_activation_sites
+from .flops import linear_flops
 
 
 def param_counts(model: nn.Module) -> dict[str, int]:
@@ -21,50 +22,24 @@ def param_counts(model: nn.Module) -> dict[str, int]:
     }
 
 
-@torch.no_grad()
-def linear_flops(model: nn.Module, example: torch.Tensor) -> int:
-    """FLOPs (2 x multiply-adds) of the Linear and Conv layers for one sample's forward pass."""
-    total = 0
-
-    def hook(module, _args, out) -> None:
-        nonlocal total
-        if isinstance(module, nn.Linear):
-            total += 2 * module.in_features * out.numel()
-        else:  # conv: each output element costs (C_in / groups) * prod(kernel) multiply-adds
-            k = module.in_channels // module.groups
-            for s in module.kernel_size:
-                k *= s
-            total += 2 * k * out.numel()
-
-    handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
-    ]
-    was_training = model.training
-    model.eval()
-    try:
-        model(example[:1])
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
-    return int(total)
-
-
 def nonlinear_units(model: nn.Module, example: torch.Tensor) -> dict[str, int]:
     """Neurons (channels for conv) that still apply their nonlinearity, and all of them.
 
-    A soft (unhardened) gate counts as nonlinear: it still computes f for every neuron.
+    `nonlinear_evals_per_sample` counts evaluations instead: a conv channel is evaluated at
+    every position (the ReLU count of private-inference papers). A soft (unhardened) gate
+    counts as nonlinear: it still computes f for every neuron.
     """
     sites = find_activation_sites(model, example[:1])
-    nonlinear = sum(
+    units = [
         s.module.nonlinear_units if isinstance(s.module, MaskedActivation) else s.num_features
         for s in sites
-    )
+    ]
     return {
-        "nonlinear_units": int(nonlinear),
+        "nonlinear_units": int(sum(units)),
         "activation_units": sum(s.num_features for s in sites),
+        "nonlinear_evals_per_sample": int(
+            sum(u * s.elements // s.num_features for u, s in zip(units, sites, strict=True))
+        ),
     }
 
 

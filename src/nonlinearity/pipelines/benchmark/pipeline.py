@@ -1,0 +1,48 @@
+"""benchmark: one node per run of the sweep, an interleaved comparison, one table."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Pipeline, node
+
+from ..sweep_config import registered_specs
+from .nodes import benchmark_run, benchmark_table, compare_latency
+
+PARAMS = ["params:dataset", "params:model", "params:benchmark"]
+
+
+def _bound(func, **kwargs):
+    return update_wrapper(partial(func, **kwargs), func)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    specs = registered_specs()
+    rows = [f"benchmark_row_{s.key}" for s in specs]
+    runs = [
+        Pipeline(
+            [
+                node(
+                    _bound(benchmark_run, spec=s),
+                    inputs=["model", "artifacts", *PARAMS],
+                    outputs=["benchmark_row", "benchmark_meta"],
+                    name="benchmark",
+                )
+            ],
+            namespace=s.key,
+            parameters=set(PARAMS),
+            outputs={"benchmark_row": row},
+        )
+        for s, row in zip(specs, rows, strict=True)
+    ]
+    compare = node(
+        compare_latency,
+        inputs=["models", "params:benchmark", *rows],
+        outputs="latency_comparison",
+        name="compare_latency",
+    )
+    table = node(
+        benchmark_table,
+        inputs=["latency_comparison", *rows],
+        outputs="benchmark_table",
+        name="benchmark_table",
+    )
+    return sum(runs, Pipeline([])) + Pipeline([compare, table])
