@@ -26,7 +26,7 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-bench: install  ## training throughput against baselines (see docs/benchmarks.md)
+bench: install  ## training throughput against baselines (see docs/performance.md)
 	$(BIN)/python benchmarks/train_throughput.py
 
 viz: install

@@ -15,7 +15,7 @@ Targets (issue 2): mixed and gated within 15 % of plain; project >= 2.5x
 torchvision (best of its worker counts) at batch 128; project >= 75 % of the bound at 512.
 Headline (2-core CPU, 5 interleaved trials): mixed 0.94x and gated 0.87-0.89x of plain;
 the project loop is 3.1x the torchvision pipeline at batch 128 and reaches 90 % (ReLU),
-87 % (mixed), 81 % (gated) of the bound at 512. Full table: docs/benchmarks.md.
+87 % (mixed), 81 % (gated) of the bound at 512. Full table: docs/performance.md.
 
     python benchmarks/train_throughput.py [--samples 20000] [--repeats 5] [--device auto]
 """
