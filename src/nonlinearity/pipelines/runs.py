@@ -52,6 +52,11 @@ def train_run(
     return {name: lambda: model}, {f"{name}/history": history, f"{name}/meta": meta}
 
 
+def bind(func, **kwargs):
+    """`partial` that keeps the function's name and docstring, for node functions."""
+    return update_wrapper(partial(func, **kwargs), func)
+
+
 def run_pipeline(spec: RunSpec) -> Pipeline:
     inputs = ["splits", "params:model", "params:training", "params:measure"]
     params = set(SHARED_PARAMS)
@@ -60,9 +65,15 @@ def run_pipeline(spec: RunSpec) -> Pipeline:
     elif spec.approach == "layerwise":
         params.add("params:train_fixed.layerwise")
     inputs += sorted(params - SHARED_PARAMS)
-    func = update_wrapper(partial(train_run, spec=spec), train_run)
     return Pipeline(
-        [node(func, inputs=inputs, outputs=["model", "artifacts"], name="train")],
+        [
+            node(
+                bind(train_run, spec=spec),
+                inputs=inputs,
+                outputs=["model", "artifacts"],
+                name="train",
+            )
+        ],
         namespace=spec.key,
         inputs={"splits"},
         parameters=params,

@@ -1,17 +1,12 @@
 """benchmark: one node per run of the sweep, an interleaved comparison, one table."""
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Pipeline, node
 
+from ..runs import bind
 from ..sweep_config import registered_specs
 from .nodes import benchmark_run, benchmark_table, compare_latency
 
 PARAMS = ["params:dataset", "params:model", "params:benchmark"]
-
-
-def _bound(func, **kwargs):
-    return update_wrapper(partial(func, **kwargs), func)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -21,7 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         Pipeline(
             [
                 node(
-                    _bound(benchmark_run, spec=s),
+                    bind(benchmark_run, spec=s),
                     inputs=["model", "artifacts", *PARAMS],
                     outputs=["benchmark_row", "benchmark_meta"],
                     name="benchmark",
