@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..device import check_device, resolve_device
 from ..errors import ConfigError
 from .efficiency import latency, memory_mb, nonlinear_units, param_counts
 from .flops import flop_counts
@@ -47,12 +48,11 @@ class BenchmarkConfig:
                 )
         if not float(cfg.min_run_time_s) > 0:
             raise ConfigError("benchmark.min_run_time_s must be positive")
+        check_device(cfg.device, "benchmark.device")
         return cfg
 
     def resolve_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        return resolve_device(self.device)
 
 
 def benchmark_model(

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from ..device import check_device, resolve_device
 from ..errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -65,19 +66,11 @@ class TrainConfig:
         _choice("training", "scheduler", cfg.scheduler, SCHEDULERS)
         if not float(cfg.lr) > 0:
             raise ConfigError(f"training.lr = {cfg.lr!r} is invalid: must be positive")
-        if cfg.device != "auto":
-            try:
-                torch.device(cfg.device)
-            except RuntimeError:
-                raise ConfigError(
-                    f"training.device {cfg.device!r} is unknown; valid: auto, cpu, cuda, cuda:N"
-                ) from None
+        check_device(cfg.device, "training.device")
         return cfg
 
     def resolve_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        return resolve_device(self.device)
 
 
 @dataclass
