@@ -110,17 +110,17 @@ def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_colon_form_and_bad_input(project):
-    bad = _kedro(project, "run", "--pipeline=train_gated", "--params=dataset:cifar10")
+    bad = _kedro(project, "run", "--pipeline=train_gated", "--params=dataset:cifar")
     assert bad.returncode == 2
-    assert (
-        bad.stderr.strip().splitlines()[-1]
-        == "Error: dataset 'cifar10' is unknown; valid: digits, mnist"
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "Error: dataset 'cifar' is unknown; valid: digits, digits32, mnist, cifar10, imagenet, "
+        "breast_cancer, adult, sentiment_synthetic, sst2"
     )
     assert _files(project) == []  # nothing written
 
     ok = _kedro(project, "run", "--pipeline=data_prep", "--params=dataset:digits,data.split_seed:3")
     assert ok.returncode == 0, ok.stderr
-    assert _files(project) == ["data/05_model_input/digits/splits.pkl"]
+    assert _files(project) == ["data/05_model_input/digits/model_input.pkl"]
 
     listed = _kedro(project, "registry", "list")
     assert {"- benchmark", "- data_prep", "- train_fixed", "- train_gated"} <= set(

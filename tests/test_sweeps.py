@@ -32,7 +32,7 @@ def test_patterns_and_seeds_multiply(params):
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (("dataset",), "cifar", "dataset 'cifar' is unknown; valid: digits, mnist"),
+        (("dataset",), "cifar", "dataset 'cifar' is unknown; valid: digits, digits32, mnist"),
         (("model", "name"), "vit", "model 'vit' is unknown; valid: mlp"),
         (("model", "hidden_sizes"), [16, 0], "model.hidden_sizes"),
         (("train_fixed", "ratios"), [0.5, 1.5], "train_fixed.ratios: 1.5 is outside"),
@@ -46,7 +46,7 @@ def test_patterns_and_seeds_multiply(params):
         (
             ("train_fixed", "layerwise", "schedules", "bad"),
             {0: 2.0},
-            "layer 0 ratio 2.0 is outside",
+            "schedules.bad: ratio 2.0 is outside",
         ),
         (("training", "epochs"), 0, "training.epochs = 0 is invalid: must be a positive integer"),
         (("training", "batch_size"), 0, "training.batch_size = 0 is invalid"),

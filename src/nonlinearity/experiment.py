@@ -8,6 +8,7 @@ Its name encodes those, with the ratio as an integer percent token:
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Mapping
@@ -21,8 +22,9 @@ from .data import Splits, to_device
 from .errors import ConfigError
 from .layers import Approach, apply_approach
 from .measure import efficiency
-from .models import build_model
-from .training import GateConfig, TrainConfig, evaluate, fit, harden
+from .models import BackboneHead, build_model, resolve_target
+from .training import GateConfig, TrainConfig, fit, harden
+from .training.loop import evaluate_metrics
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,7 @@ class RunSpec:
     ratio: float = 0.0  # fixed: share of linear neurons
     pattern: str = "random"
     schedule_name: str = ""  # layerwise: key in the schedules param
-    schedule: Mapping[int, float] = field(default_factory=dict)
+    schedule: Mapping[int, float] | tuple[float, ...] = field(default_factory=dict)
     variant: str = ""  # gating: key in the variants param
 
     @property
@@ -54,7 +56,7 @@ class RunSpec:
             kind=self.approach,
             ratio=self.ratio,
             pattern=self.pattern,
-            schedule=dict(self.schedule),
+            schedule=self.schedule if isinstance(self.schedule, tuple) else dict(self.schedule),
             init_alpha=gates.init_alpha if gates else 0.9,
             temperature=gates.temperature_start if gates else 1.0,
             seed=self.seed,
@@ -66,8 +68,22 @@ def run_name(dataset: str, model: str, spec: RunSpec) -> str:
     return f"{dataset}_{model}_{spec.key}"
 
 
-def parse_schedule(schedule: Mapping[Any, Any], name: str = "") -> dict[int, float]:
-    """`{0: 0.2, "1": 0.5}` -> `{0: 0.2, 1: 0.5}`; keys are layer indices."""
+def parse_schedule(schedule: Any, name: str = "") -> dict[int, float] | tuple[float, ...]:
+    """`{0: 0.2, "1": 0.5}` -> `{0: 0.2, 1: 0.5}` (layer indices); `[0.2, 0.8]` -> a ramp.
+
+    A list gives ratios spread evenly from the first to the last activation layer,
+    interpolated linearly, so one schedule fits models of any depth.
+    """
+    if isinstance(schedule, (list, tuple)):
+        try:
+            ramp = tuple(float(v) for v in schedule)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"layerwise schedule {name!r}: {list(schedule)!r} must be a list of ratios"
+            ) from None
+        if not ramp:
+            raise ConfigError(f"layerwise schedule {name!r} is empty")
+        return ramp
     out = {}
     for k, v in dict(schedule or {}).items():
         try:
@@ -79,6 +95,17 @@ def parse_schedule(schedule: Mapping[Any, Any], name: str = "") -> dict[int, flo
     return out
 
 
+def schedule_ratios(schedule: Mapping[int, float] | tuple[float, ...]) -> list[float]:
+    return list(schedule) if isinstance(schedule, tuple) else list(schedule.values())
+
+
+def example_input(kind: str, shape: tuple[int, ...]) -> torch.Tensor:
+    """Two samples to trace activation sites with: token ids for text, zeros otherwise."""
+    if kind == "text":
+        return torch.ones((2, *shape), dtype=torch.long)
+    return torch.zeros((2, *shape))
+
+
 def build_for(
     splits_shape: tuple[int, ...],
     num_classes: int,
@@ -86,12 +113,14 @@ def build_for(
     spec: RunSpec,
     gates: GateConfig | None,
     seed: int,
+    kind: str = "image",
 ) -> tuple[nn.Module, Approach]:
     """Seeded model with the approach applied (on CPU)."""
     torch.manual_seed(seed)
-    model = build_model(model_params, splits_shape, num_classes)
-    approach = spec.approach_config(gates, model_params.get("target", "all"))
-    apply_approach(model, approach, torch.zeros((2, *splits_shape)))
+    model = build_model(model_params, splits_shape, num_classes, kind)
+    target = resolve_target(model, model_params.get("target", "all"))
+    approach = spec.approach_config(gates, target)
+    apply_approach(model, approach, example_input(kind, splits_shape))
     return model, approach
 
 
@@ -101,9 +130,10 @@ def check_spec(
     model_params: Mapping,
     spec: RunSpec,
     gates: GateConfig | None,
+    kind: str = "image",
 ) -> None:
     """Everything that can be wrong with a run, found by building it without training."""
-    build_for(input_shape, num_classes, model_params, spec, gates, spec.seed)
+    build_for(input_shape, num_classes, model_params, spec, gates, spec.seed, kind)
 
 
 def run_experiment(
@@ -121,9 +151,13 @@ def run_experiment(
     model_name = model_params.get("name", "mlp")
     name = run_name(splits.name, model_name, spec)
     device = train_cfg.resolve_device()
+    kind = "image" if splits.kind == "features" else splits.kind
     model, approach = build_for(
-        splits.input_shape, splits.num_classes, model_params, spec, gates, spec.seed
+        splits.model_input_shape, splits.num_classes, model_params, spec, gates, spec.seed, kind
     )
+    if splits.kind == "features":  # train the head on the cached outputs of this backbone
+        assert isinstance(model, BackboneHead)
+        model.set_backbone(copy.deepcopy(splits.backbone))
     model.to(device)
     data = to_device(splits, device)
     started = time.perf_counter()
@@ -145,15 +179,16 @@ def run_experiment(
                 phase="finetune",
                 label=name,
             )
-    test_loss, test_acc = evaluate(
-        model, data.x_test, data.y_test, train_cfg.eval_batch_size, train_cfg.amp
+    test = evaluate_metrics(
+        model, data.x_test, data.y_test, train_cfg.eval_batch_size, train_cfg.amp, data.topk
     )
+    test_loss, test_acc = test["loss"], test["acc"]
     train_time = time.perf_counter() - started
     log.info("%s: test_acc %.4f  (%.1fs)", name, test_acc, train_time)
 
     eff = efficiency(
         model,
-        splits.input_shape,
+        splits.model_input_shape,
         device,
         int(measure_params.get("latency_batch_size", 256)),
         float(measure_params.get("min_run_time_s", 0.5)),
@@ -167,6 +202,7 @@ def run_experiment(
             "val_loss": last["val_loss"],
             "test_acc": test_acc,
             "test_loss": test_loss,
+            **{f"test_{k}": v for k, v in test.items() if k.startswith("top")},
             "linear_ratio": _linear_ratio(last["gating"]),
             "train_time_s": train_time,
         },
@@ -178,7 +214,7 @@ def run_experiment(
             "linear_ratio": spec.ratio if spec.approach == "fixed" else None,
             "pattern": spec.pattern if spec.approach != "gating" else None,
             "schedule_name": spec.schedule_name or None,
-            "schedule": {str(k): v for k, v in approach.schedule.items()} or None,
+            "schedule": _schedule_meta(approach.schedule),
             "variant": spec.variant or None,
             "gating": asdict(gates) if gates else None,
             "seed": spec.seed,
@@ -186,14 +222,24 @@ def run_experiment(
             "measure": measure_params,
             "data": {
                 "sizes": splits.sizes(),
-                "input_shape": list(splits.input_shape),
+                "input_shape": list(splits.model_input_shape),
                 "num_classes": splits.num_classes,
+                "kind": splits.kind,
+                "synthetic": splits.synthetic,
+                "augment": splits.augment,
+                **({"cached_features": list(splits.input_shape)} if splits.image_shape else {}),
             },
             "device": str(device),
             "torch": torch.__version__,
         },
     }
     return model.cpu(), history, meta
+
+
+def _schedule_meta(schedule: Mapping[int, float] | tuple[float, ...]) -> Any:
+    if isinstance(schedule, tuple):
+        return list(schedule)
+    return {str(k): v for k, v in schedule.items()} or None
 
 
 def _linear_ratio(stats: list[dict]) -> float | None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .data import SHAPES, check_dataset
+from .data import check_dataset, input_spec
 from .data.splits import check_fractions
 from .errors import ConfigError
-from .experiment import RunSpec, check_spec, parse_schedule
+from .experiment import RunSpec, check_spec, parse_schedule, schedule_ratios
 from .layers import PATTERNS
 from .measure.benchmark import BenchmarkConfig
+from .models import check_model
 from .training import GateConfig, TrainConfig
 
 
@@ -58,11 +59,10 @@ def fixed_specs(params: Mapping[str, Any] | None) -> list[RunSpec]:
     default = float(lw.get("default_ratio", 0.0))
     for name, schedule in (lw.get("schedules") or {}).items():
         sched = parse_schedule(schedule, name)
-        for layer, r in sched.items():
+        for r in schedule_ratios(sched):
             if not 0.0 <= r <= 1.0:
                 raise ConfigError(
-                    f"train_fixed.layerwise.schedules.{name}: layer {layer} ratio {r} "
-                    "is outside [0, 1]"
+                    f"train_fixed.layerwise.schedules.{name}: ratio {r} is outside [0, 1]"
                 )
         specs += [
             RunSpec(
@@ -105,8 +105,9 @@ def validate(params: Mapping[str, Any]) -> None:
         )
     if not float(measure.get("min_run_time_s", 0.5)) > 0:
         raise ConfigError("measure.min_run_time_s must be positive")
-    shape, classes = SHAPES[dataset]
+    kind, shape, classes = input_spec(dataset, data)
     model = params.get("model") or {}
+    check_model(model, kind, dataset)
     variants = (params.get("train_gated") or {}).get("variants") or {}
     for spec in fixed_specs(params.get("train_fixed")) + gated_specs(params.get("train_gated")):
         gates = None
@@ -114,4 +115,4 @@ def validate(params: Mapping[str, Any]) -> None:
             gates = GateConfig.from_params(
                 variants[spec.variant], f"train_gated.variants.{spec.variant}"
             )
-        check_spec(shape, classes, model, spec, gates)
+        check_spec(shape, classes, model, spec, gates, kind)

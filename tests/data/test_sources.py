@@ -74,5 +74,7 @@ def test_digits_splits_are_stratified_and_seeded():
 
 
 def test_unknown_dataset():
-    with pytest.raises(ConfigError, match="dataset 'cifar' is unknown; valid: digits, mnist"):
+    with pytest.raises(
+        ConfigError, match="dataset .cifar. is unknown; valid: digits, digits32, mnist, cifar10"
+    ):
         load_raw("cifar", "unused")

@@ -14,15 +14,21 @@ from tests.conftest import TINY_MEASURE, TINY_MODEL, TINY_TRAINING
 def _catalog(splits=None, **params):
     datasets = {f"params:{k}": MemoryDataset(v) for k, v in params.items()}
     if splits is not None:
-        datasets["splits"] = MemoryDataset(splits, copy_mode="assign")
+        datasets["model_input"] = MemoryDataset(splits, copy_mode="assign")
     return DataCatalog(datasets)
 
 
 def test_data_prep_pipeline():
-    catalog = _catalog(data={"val_fraction": 0.1, "test_fraction": 0.2, "split_seed": 0})
+    catalog = _catalog(
+        data={"val_fraction": 0.1, "test_fraction": 0.2, "split_seed": 0},
+        model=TINY_MODEL,
+        training=TINY_TRAINING,
+    )
     catalog["raw_data"] = MemoryDataset(load_raw("digits", "unused"), copy_mode="assign")
     out = SequentialRunner().run(data_prep.create_pipeline(), catalog)
-    assert out["splits"].load().sizes() == {"train": 1293, "val": 144, "test": 360}
+    splits = out["model_input"].load()
+    assert splits.sizes() == {"train": 1293, "val": 144, "test": 360}
+    assert splits.kind == "image" and splits.input_shape == (1, 8, 8)
 
 
 def test_fixed_and_layerwise_runs(digits_splits):

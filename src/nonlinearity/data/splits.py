@@ -1,12 +1,17 @@
-"""Raw arrays -> train/val/test splits, and splits -> normalised tensors on a device.
+"""Raw data -> train/val/test splits, and splits -> model-ready tensors on a device.
 
-Splits keep the raw dtype (uint8 pixels load and move fast); normalisation
-statistics are fitted on the training split only and applied on the device.
+Image splits keep uint8 pixels (they load and move fast); normalisation statistics
+are fitted on the training split only and applied on the device. Tabular splits
+are encoded here (one-hot categoricals, standardised numerics, imputed missing
+values), fitted on the training split only. Text splits stay sentences until the
+model's tokenizer turns them into ids (`nonlinearity.prepare`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,22 +23,37 @@ from .sources import RawData
 
 @dataclass
 class Splits:
-    """Prepared data set: raw-dtype tensors plus what is needed to normalise them."""
+    """A prepared data set: tensors (or sentences, before tokenising) and what they mean."""
 
     name: str
-    x_train: torch.Tensor  # (N, C, H, W), raw dtype
+    x_train: Any  # image (N, C, H, W) uint8; tabular/features (N, F) float32; text ids (N, L)
     y_train: torch.Tensor  # (N,) int64
-    x_val: torch.Tensor
+    x_val: Any
     y_val: torch.Tensor
-    x_test: torch.Tensor
+    x_test: Any
     y_test: torch.Tensor
-    mean: list[float]  # per channel, in units of the raw values
-    std: list[float]
+    mean: list[float] | None  # image: per channel, in raw units; None: use as is
+    std: list[float] | None
     num_classes: int
+    kind: str = "image"  # image | tabular | text | features
+    topk: tuple[int, ...] = (1,)
+    augment: bool = False  # image: random crop + flip per training batch
+    synthetic: bool = False
+    class_names: list[str] | None = None
+    # kind "features": cached outputs of a frozen backbone, which is kept here so
+    # that the trained head can be put back on it; image_shape is the backbone's input.
+    backbone: Any = None
+    image_shape: tuple[int, ...] | None = None
+    info: dict = field(default_factory=dict)  # provenance: sizes before caps, encoders
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
+
+    @property
+    def model_input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample for the whole model (images when features are cached)."""
+        return self.image_shape or self.input_shape
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
@@ -45,40 +65,166 @@ def check_fractions(val_fraction: object, test_fraction: object) -> None:
             raise ConfigError(f"data.{name} {f!r} must lie strictly between 0 and 1")
 
 
-def make_splits(raw: RawData, val_fraction: float, test_fraction: float, seed: int) -> Splits:
+def _split(x, y, size: float, seed: int):
+    return train_test_split(x, y, test_size=size, stratify=y, random_state=seed)
+
+
+def _subset_classes(raw: RawData, data: Mapping[str, Any]) -> RawData:
+    """ImageNet-style options: keep the first `classes` classes and `per_class` images each."""
+    classes, cap = data.get("classes"), data.get("per_class")
+    if classes is None and cap is None:
+        return raw
+    keep = int(classes or raw.num_classes)
+    if not 0 < keep <= raw.num_classes:
+        raise ConfigError(f"data.classes {classes!r} must lie in 1..{raw.num_classes}")
+
+    def pick(x, y, limit):
+        idx = [
+            i
+            for c in range(keep)
+            for i in np.flatnonzero(y == c)[: limit if limit is not None else None]
+        ]
+        return x[idx], y[idx]
+
+    x_train, y_train = pick(raw.x_train, raw.y_train, cap)
+    x_test, y_test = pick(raw.x_test, raw.y_test, None)
+    names = raw.class_names[:keep] if raw.class_names else None
+    return RawData(
+        raw.name,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        keep,
+        raw.pixel_max,
+        raw.kind,
+        names,
+        raw.topk if keep >= 5 else (1,),
+        raw.augment,
+        raw.synthetic,
+    )
+
+
+def decode_images(paths: np.ndarray, image_size: int) -> np.ndarray:
+    """JPEG/PNG files -> (N, 3, S, S) uint8: resize the short side to S*256/224, centre crop S."""
+    from torchvision.io import ImageReadMode, decode_image, read_file
+    from torchvision.transforms.v2 import functional as TF
+
+    out = np.empty((len(paths), 3, image_size, image_size), dtype=np.uint8)
+    short = round(image_size * 256 / 224)
+    for i, p in enumerate(paths):
+        img = decode_image(read_file(str(p)), mode=ImageReadMode.RGB)
+        img = TF.resize(img, [short], antialias=True)
+        out[i] = TF.center_crop(img, [image_size, image_size]).numpy()
+    return out
+
+
+def _tabular_encoder(x_train) -> Any:
+    """One-hot categoricals and standardised numerics, missing values imputed."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = list(x_train.select_dtypes("number").columns)
+    categorical = [c for c in x_train.columns if c not in numeric]
+    return ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"),
+                    OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                ),
+                categorical,
+            ),
+        ]
+    ).fit(x_train)
+
+
+def make_splits(
+    raw: RawData,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    data_params: Mapping[str, Any] | None = None,
+) -> Splits:
     """Carve val (and test, when the source has none) from train, stratified and seeded."""
     check_fractions(val_fraction, test_fraction)
+    data = dict(data_params or {})
+    raw = _subset_classes(raw, data)
     x, y = raw.x_train, raw.y_train
     if raw.x_test is None:
-        x, x_test, y, y_test = train_test_split(
-            x, y, test_size=test_fraction, stratify=y, random_state=seed
-        )
+        x, x_test, y, y_test = _split(x, y, test_fraction, seed)
     else:
         x_test, y_test = raw.x_test, raw.y_test
-    x_train, x_val, y_train, y_val = train_test_split(
-        x, y, test_size=val_fraction, stratify=y, random_state=seed
-    )
-    xf = x_train.astype(np.float64)
-    axes = (0, 2, 3) if xf.ndim == 4 else 0
-    mean, std = xf.mean(axis=axes), xf.std(axis=axes)
+    x_train, x_val, y_train, y_val = _split(x, y, val_fraction, seed)
+    info: dict[str, Any] = {"source_sizes": {"train": len(raw.y_train)}}
+    mean = std = None
     t = torch.from_numpy
+    if raw.kind == "image":
+        if x_train.dtype == object:  # file paths: decode after the split and caps
+            size = int(data.get("image_size", 224))
+            x_train, x_val, x_test = (decode_images(a, size) for a in (x_train, x_val, x_test))
+        xf = x_train.astype(np.float64)
+        axes = (0, 2, 3) if xf.ndim == 4 else 0
+        mean = np.atleast_1d(xf.mean(axis=axes)).tolist()
+        std = np.atleast_1d(np.maximum(xf.std(axis=axes), 1e-8)).tolist()
+        x_train, x_val, x_test = (t(np.ascontiguousarray(a)) for a in (x_train, x_val, x_test))
+    elif raw.kind == "tabular":
+        enc = _tabular_encoder(x_train)
+        x_train, x_val, x_test = (
+            t(enc.transform(a).astype(np.float32)) for a in (x_train, x_val, x_test)
+        )
+        info["features"] = [str(f) for f in enc.get_feature_names_out()]
     return Splits(
         raw.name,
-        t(np.ascontiguousarray(x_train)),
-        t(y_train),
-        t(np.ascontiguousarray(x_val)),
-        t(y_val),
-        t(np.ascontiguousarray(x_test)),
-        t(y_test),
-        np.atleast_1d(mean).tolist(),
-        np.atleast_1d(np.maximum(std, 1e-8)).tolist(),
+        x_train,
+        t(np.asarray(y_train)),
+        x_val,
+        t(np.asarray(y_val)),
+        x_test,
+        t(np.asarray(y_test)),
+        mean,
+        std,
         raw.num_classes,
+        kind=raw.kind,
+        topk=raw.topk,
+        augment=bool(data.get("augment", raw.augment)) and raw.kind == "image",
+        synthetic=raw.synthetic,
+        class_names=raw.class_names,
+        info=info,
     )
+
+
+def crop_flip(padding: int = 4) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+    """Random crop with zero padding and horizontal flip, per sample, on whole batches.
+
+    Works on normalised `(N, C, H, W)` tensors on any device, so zero padding is the
+    training mean colour. One gather, no per-sample Python.
+    """
+
+    def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        n, _, h, w = x.shape
+        dev = x.device
+        padded = torch.nn.functional.pad(x, (padding, padding, padding, padding))
+        dy = torch.randint(0, 2 * padding + 1, (n, 1), device=dev, generator=gen)
+        dx = torch.randint(0, 2 * padding + 1, (n, 1), device=dev, generator=gen)
+        rows = dy + torch.arange(h, device=dev)  # (N, H)
+        cols = dx + torch.arange(w, device=dev)  # (N, W)
+        flip = torch.rand((n, 1), device=dev, generator=gen) < 0.5
+        cols = torch.where(flip, cols.flip(1), cols)
+        batch = torch.arange(n, device=dev)[:, None, None]
+        out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
+        return out.permute(0, 3, 1, 2).contiguous()
+
+    return augment
 
 
 @dataclass
 class DeviceData:
-    """Normalised float tensors on one device; batches are `randperm` slices of these."""
+    """Model-ready tensors on one device; batches are `randperm` slices of these."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -86,26 +232,39 @@ class DeviceData:
     y_val: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+    topk: tuple[int, ...] = (1,)
 
     @property
     def device(self) -> torch.device:
         return self.x_train.device
 
 
-def to_device(splits: Splits, device: torch.device | str) -> DeviceData:
-    """Move once, then normalise on the device."""
-    shape = (1, -1) + (1,) * (splits.x_train.dim() - 2)
-    mean = torch.tensor(splits.mean, device=device).view(shape)
-    std = torch.tensor(splits.std, device=device).view(shape)
+def to_device(
+    splits: Splits, device: torch.device | str, augment: bool | None = None
+) -> DeviceData:
+    """Move once, then normalise images on the device; ids and features move as they are."""
+    if splits.mean is not None:
+        shape = (1, -1) + (1,) * (splits.x_train.dim() - 2)
+        mean = torch.tensor(splits.mean, device=device).view(shape)
+        std = torch.tensor(splits.std, device=device).view(shape)
 
-    def norm(x: torch.Tensor) -> torch.Tensor:
-        return (x.to(device, non_blocking=True).float() - mean) / std
+        def prep(x: torch.Tensor) -> torch.Tensor:
+            return (x.to(device, non_blocking=True).float() - mean) / std
 
+    else:
+
+        def prep(x: torch.Tensor) -> torch.Tensor:
+            return x.to(device, non_blocking=True)
+
+    use_aug = splits.augment if augment is None else augment
     return DeviceData(
-        norm(splits.x_train),
+        prep(splits.x_train),
         splits.y_train.to(device),
-        norm(splits.x_val),
+        prep(splits.x_val),
         splits.y_val.to(device),
-        norm(splits.x_test),
+        prep(splits.x_test),
         splits.y_test.to(device),
+        crop_flip() if use_aug and splits.kind == "image" else None,
+        tuple(splits.topk),
     )

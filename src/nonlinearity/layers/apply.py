@@ -12,6 +12,7 @@ import fnmatch
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -110,7 +111,8 @@ class Approach:
     kind: str = "fixed"  # fixed | layerwise | gating
     ratio: float = 0.0  # fixed: share of linear neurons; layerwise: layers not in schedule
     pattern: str = "random"  # random | structured | alternating
-    schedule: Mapping[int, float] = field(default_factory=dict)  # layerwise: layer -> ratio
+    # layerwise: layer -> ratio, or a tuple of ratios spread from the first to the last layer
+    schedule: Mapping[int, float] | tuple[float, ...] = field(default_factory=dict)
     init_alpha: float = 0.9  # gating: starting weight of the nonlinearity
     temperature: float = 1.0  # gating: starting temperature
     seed: int = 0  # masks: layer i uses seed + i
@@ -121,9 +123,10 @@ class Approach:
             raise ConfigError(f"approach {self.kind!r} is unknown; valid: {', '.join(APPROACHES)}")
         if self.pattern not in PATTERNS:
             raise ConfigError(f"pattern {self.pattern!r} is unknown; valid: {', '.join(PATTERNS)}")
-        for where, r in [("ratio", self.ratio)] + [
-            (f"schedule layer {k}", v) for k, v in self.schedule.items()
-        ]:
+        items = (
+            enumerate(self.schedule) if isinstance(self.schedule, tuple) else self.schedule.items()
+        )
+        for where, r in [("ratio", self.ratio)] + [(f"schedule entry {k}", v) for k, v in items]:
             if not 0.0 <= float(r) <= 1.0:
                 raise ConfigError(f"{where}: linear ratio {r} is outside [0, 1]")
         if self.kind == "gating" and not 0.0 < self.init_alpha < 1.0:
@@ -131,12 +134,24 @@ class Approach:
         if self.kind == "gating" and self.temperature <= 0:
             raise ConfigError(f"temperature {self.temperature} must be positive")
 
-    def ratio_for(self, index: int) -> float:
+    def ratio_for(self, index: int, layers: int = 0) -> float:
+        if isinstance(self.schedule, tuple):
+            return spread(self.schedule, layers)[index]
         return float(self.schedule.get(index, self.ratio))
+
+
+def spread(ramp: tuple[float, ...], layers: int) -> list[float]:
+    """Ratios at `layers` evenly spaced depths, interpolated linearly through `ramp`."""
+    if layers <= 1:
+        return [float(np.mean(ramp))] * layers
+    depth = np.linspace(0.0, 1.0, layers)
+    return np.interp(depth, np.linspace(0.0, 1.0, len(ramp)), ramp).tolist()
 
 
 def check_schedule(approach: Approach, sites: list[ActivationSite]) -> None:
     """A schedule may only name layers the model has."""
+    if isinstance(approach.schedule, tuple):
+        return
     missing = sorted(k for k in approach.schedule if not 0 <= k < len(sites))
     if missing:
         raise ConfigError(
@@ -164,7 +179,7 @@ def apply_approach(
             new = MixedActivation(
                 s.num_features,
                 act,
-                approach.ratio_for(s.index),
+                approach.ratio_for(s.index, len(sites)),
                 approach.pattern,
                 approach.seed + s.index,
                 s.neuron_dim,

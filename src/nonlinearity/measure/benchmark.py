@@ -14,6 +14,7 @@ from ..device import check_device, resolve_device
 from ..errors import ConfigError
 from .efficiency import latency, memory_mb, nonlinear_units, param_counts
 from .flops import flop_counts
+from .inputs import random_input
 from .speed import gpu_energy, train_throughput
 
 
@@ -69,7 +70,7 @@ def benchmark_model(
     gen = torch.Generator(device=device).manual_seed(0)
     by_batch = {}
     for bs in cfg.batch_sizes:
-        x = torch.randn((bs, *input_shape), device=device, generator=gen)
+        x = random_input(model, input_shape, bs, device, gen)
         lat = latency(model, x, cfg.min_run_time_s)
         calls = max(100, math.ceil(1.0 / lat["p50_latency_s"]))
         with torch.no_grad():
@@ -77,7 +78,7 @@ def benchmark_model(
         if energy["energy_j_per_call"] is not None:
             energy["energy_j_per_sample"] = energy["energy_j_per_call"] / bs
         by_batch[str(bs)] = {**lat, **energy}
-    x1 = torch.zeros((1, *input_shape), device=device)
+    x1 = random_input(model, input_shape, 1, device, gen)
     return {
         "latency": by_batch,
         **flop_counts(model, x1),

@@ -13,6 +13,7 @@ from torch.utils import benchmark
 
 from ..layers import MaskedActivation, find_activation_sites
 from .flops import linear_flops
+from .inputs import random_input
 
 
 def param_counts(model: nn.Module) -> dict[str, int]:
@@ -95,7 +96,7 @@ def efficiency(
 ) -> Mapping:
     """The efficiency block of a run's meta.json."""
     gen = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn((batch_size, *input_shape), device=device, generator=gen)
+    x = random_input(model, input_shape, batch_size, device, gen)
     mem = memory_mb(device)
     return {
         "param_counts": param_counts(model),

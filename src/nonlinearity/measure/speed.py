@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils import benchmark
 
+from .inputs import random_input
+
 
 def _timer(stmt: str, **env) -> benchmark.Timer:
     return benchmark.Timer(stmt, globals=env, num_threads=torch.get_num_threads())
@@ -30,7 +32,7 @@ def train_throughput(
     """Samples/s of Adam steps on a copy of the model, random data, after 3 warm-up steps."""
     m = copy.deepcopy(model).to(device).train()
     gen = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn((batch_size, *input_shape), device=device, generator=gen)
+    x = random_input(m, input_shape, batch_size, device, gen)
     y = torch.randint(0, num_classes, (batch_size,), device=device, generator=gen)
     opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=1e-4)
 

@@ -1,15 +1,19 @@
-"""Model builders, picked by name."""
+"""Model builders, picked by name, each for the kinds of data it can read."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from torch import nn
 
 from ..errors import ConfigError
 from .mlp import MLPConfig, build_mlp
+from .resnet import BackboneHead, build_resnet_head, untie_activations
+from .transformer import SequenceClassifier, build_transformer, load_tokenizer, tokenize
 
 
 def _mlp(params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
@@ -31,17 +35,61 @@ def _mlp(params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: i
     return build_mlp(cfg)
 
 
-# name -> builder(model params, input shape without batch, number of classes)
-MODELS: dict[str, Callable[..., nn.Module]] = {"mlp": _mlp}
+@dataclass(frozen=True)
+class ModelEntry:
+    build: Callable[[Mapping[str, Any], tuple[int, ...], int], nn.Module]
+    kinds: tuple[str, ...]  # data kinds it reads: image | tabular | text
 
 
-def build_model(
-    params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int
-) -> nn.Module:
+MODELS: dict[str, ModelEntry] = {
+    "mlp": ModelEntry(_mlp, ("image", "tabular")),
+    "tabular_mlp": ModelEntry(_mlp, ("tabular",)),
+    "resnet18_head": ModelEntry(partial(build_resnet_head, "resnet18"), ("image",)),
+    "resnet50_head": ModelEntry(partial(build_resnet_head, "resnet50"), ("image",)),
+    "transformer": ModelEntry(build_transformer, ("text",)),
+}
+
+
+def check_model(params: Mapping[str, Any], kind: str, dataset: str = "") -> None:
+    """An unknown model, or one that cannot read this data set, stops here."""
     name = params.get("name", "mlp")
     if name not in MODELS:
         raise ConfigError(f"model {name!r} is unknown; valid: {', '.join(MODELS)}")
-    return MODELS[name](params, tuple(input_shape), num_classes)
+    entry = MODELS[name]
+    if kind not in entry.kinds:
+        fits = [m for m, e in MODELS.items() if kind in e.kinds]
+        raise ConfigError(
+            f"model {name!r} reads {' or '.join(entry.kinds)} data, but data set "
+            f"{dataset or '?'!r} is {kind}; models for it: {', '.join(fits)}"
+        )
 
 
-__all__ = ["MODELS", "MLPConfig", "build_mlp", "build_model"]
+def build_model(
+    params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int, kind: str = ""
+) -> nn.Module:
+    name = params.get("name", "mlp")
+    if kind:
+        check_model(params, kind)
+    elif name not in MODELS:
+        raise ConfigError(f"model {name!r} is unknown; valid: {', '.join(MODELS)}")
+    return MODELS[name].build(params, tuple(input_shape), num_classes)
+
+
+def resolve_target(model: nn.Module, target: str) -> str:
+    """Model-level target names (`head`, `backbone`, `ffn`) -> module-name patterns."""
+    return getattr(model, "targets", {}).get(target, target)
+
+
+__all__ = [
+    "MODELS",
+    "BackboneHead",
+    "MLPConfig",
+    "SequenceClassifier",
+    "build_mlp",
+    "build_model",
+    "check_model",
+    "load_tokenizer",
+    "resolve_target",
+    "tokenize",
+    "untie_activations",
+]

@@ -58,7 +58,7 @@ def bind(func, **kwargs):
 
 
 def run_pipeline(spec: RunSpec) -> Pipeline:
-    inputs = ["splits", "params:model", "params:training", "params:measure"]
+    inputs = ["model_input", "params:model", "params:training", "params:measure"]
     params = set(SHARED_PARAMS)
     if spec.approach == "gating":
         params.add(f"params:train_gated.variants.{spec.variant}")
@@ -75,7 +75,7 @@ def run_pipeline(spec: RunSpec) -> Pipeline:
             )
         ],
         namespace=spec.key,
-        inputs={"splits"},
+        inputs={"model_input"},
         parameters=params,
     )
 

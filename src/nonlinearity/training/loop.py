@@ -30,23 +30,41 @@ def _autocast(device: torch.device, enabled: bool):
 
 
 @torch.no_grad()
-def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096, amp: bool = False
-) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy over (x, y), in chunks, in eval mode."""
+def evaluate_metrics(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int = 4096,
+    amp: bool = False,
+    topk: tuple[int, ...] = (1,),
+) -> dict[str, float]:
+    """`loss`, `acc` (and `top5` when 5 is in topk) over (x, y), in chunks, in eval mode."""
     was_training = model.training
     model.eval()
     loss = torch.zeros((), device=x.device)
-    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    correct = torch.zeros(len(topk), device=x.device, dtype=torch.long)
+    kmax = max(topk)
     for i in range(0, len(y), batch_size):
         with _autocast(x.device, amp):
             out = model(x[i : i + batch_size])
         yb = y[i : i + batch_size]
         loss += F.cross_entropy(out.float(), yb, reduction="sum")
-        correct += (out.argmax(1) == yb).sum()
+        hits = out.topk(min(kmax, out.shape[1]), dim=1).indices == yb[:, None]
+        correct += torch.stack([hits[:, :k].any(1).sum() for k in topk])
     model.train(was_training)
     n = max(len(y), 1)
-    return loss.item() / n, correct.item() / n  # CPU-GPU sync point
+    counts = correct.tolist()  # CPU-GPU sync point
+    out = {"loss": loss.item() / n, "acc": counts[0] / n}
+    out.update({f"top{k}": c / n for k, c in zip(topk[1:], counts[1:], strict=True)})
+    return out
+
+
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096, amp: bool = False
+) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over (x, y), in chunks, in eval mode."""
+    m = evaluate_metrics(model, x, y, batch_size, amp)
+    return m["loss"], m["acc"]
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig, gate_lr: float | None) -> torch.optim.Optimizer:
@@ -105,6 +123,8 @@ def fit(
         correct = torch.zeros((), device=device, dtype=torch.long)
         for idx in torch.randperm(n, device=device, generator=gen).split(bs):
             xb, yb = data.x_train[idx], data.y_train[idx]
+            if data.augment is not None:
+                xb = data.augment(xb, gen)
             with _autocast(device, cfg.amp):
                 out = step_model(xb)
                 loss = F.cross_entropy(out.float(), yb)
@@ -120,7 +140,10 @@ def fit(
                 sched.step()
             loss_sum += loss.detach() * len(idx)
             correct += (out.argmax(1) == yb).sum()
-        val_loss, val_acc = evaluate(model, data.x_val, data.y_val, cfg.eval_batch_size, cfg.amp)
+        val = evaluate_metrics(
+            model, data.x_val, data.y_val, cfg.eval_batch_size, cfg.amp, data.topk
+        )
+        val_loss, val_acc = val["loss"], val["acc"]
         record = {
             "epoch": epoch,
             "phase": phase,
@@ -128,6 +151,7 @@ def fit(
             "train_acc": correct.item() / n,
             "val_loss": val_loss,
             "val_acc": val_acc,
+            **{f"val_{k}": v for k, v in val.items() if k.startswith("top")},
             "lr": lr,
             "epoch_time_s": time.perf_counter() - start,
             "gating": layer_stats(model),
@@ -164,7 +188,8 @@ def harden(
     train_loss, train_acc = evaluate(
         model, data.x_train, data.y_train, cfg.eval_batch_size, cfg.amp
     )
-    val_loss, val_acc = evaluate(model, data.x_val, data.y_val, cfg.eval_batch_size, cfg.amp)
+    val = evaluate_metrics(model, data.x_val, data.y_val, cfg.eval_batch_size, cfg.amp, data.topk)
+    val_loss, val_acc = val["loss"], val["acc"]
     stats = layer_stats(model)
     linear = sum(s["num_features"] * (1 - s["alpha_mean"]) for s in stats)
     total = sum(s["num_features"] for s in stats)
@@ -176,6 +201,7 @@ def harden(
         "train_acc": train_acc,
         "val_loss": val_loss,
         "val_acc": val_acc,
+        **{f"val_{k}": v for k, v in val.items() if k.startswith("top")},
         "linear_ratio": linear / max(total, 1),
         "gating": stats,
     }

@@ -6,17 +6,37 @@ import logging
 from typing import Any
 
 from ...data import RawData, Splits, make_splits
+from ...prepare import prepare_model_input
 
 log = logging.getLogger(__name__)
 
 
 def split_data(raw: RawData, data_params: dict[str, Any]) -> Splits:
-    """Raw arrays -> `Splits`: val carved from train, test carved only when the source has none."""
+    """Raw data -> `Splits`: val carved from train, test carved only when the source has none."""
     splits = make_splits(
         raw,
         val_fraction=float(data_params.get("val_fraction", 0.1)),
         test_fraction=float(data_params.get("test_fraction", 0.2)),
         seed=int(data_params.get("split_seed", 0)),
+        data_params=data_params,
     )
-    log.info("%s splits: %s, input %s", splits.name, splits.sizes(), splits.input_shape)
+    log.info(
+        "%s%s splits: %s, %s input %s",
+        splits.name,
+        " (synthetic)" if splits.synthetic else "",
+        splits.sizes(),
+        splits.kind,
+        splits.input_shape if splits.kind != "text" else "sentences",
+    )
     return splits
+
+
+def model_input(
+    splits: Splits,
+    model_params: dict[str, Any],
+    data_params: dict[str, Any],
+    train_params: dict[str, Any],
+) -> Splits:
+    """Splits -> what the runs train on: token ids (text), cached backbone features
+    (frozen backbone, head target), or the splits themselves."""
+    return prepare_model_input(splits, model_params, data_params, train_params)

@@ -1,11 +1,21 @@
-"""data_prep: raw_data -> splits."""
+"""data_prep: raw_data -> splits -> model_input."""
 
 from kedro.pipeline import Pipeline, node
 
-from .nodes import split_data
+from .nodes import model_input, split_data
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
-        [node(split_data, inputs=["raw_data", "params:data"], outputs="splits", name="split_data")]
+        [
+            node(
+                split_data, inputs=["raw_data", "params:data"], outputs="splits", name="split_data"
+            ),
+            node(
+                model_input,
+                inputs=["splits", "params:model", "params:data", "params:training"],
+                outputs="model_input",
+                name="prepare_model_input",
+            ),
+        ]
     )
