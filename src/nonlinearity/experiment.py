@@ -23,6 +23,7 @@ from .errors import ConfigError
 from .layers import Approach, apply_approach
 from .measure import efficiency
 from .models import BackboneHead, build_model, resolve_target
+from .prepare import check_model_input
 from .training import GateConfig, TrainConfig, fit, harden
 from .training.loop import evaluate_metrics
 
@@ -151,6 +152,7 @@ def run_experiment(
     model_name = model_params.get("name", "mlp")
     name = run_name(splits.name, model_name, spec)
     device = train_cfg.resolve_device()
+    check_model_input(splits, model_params)
     kind = "image" if splits.kind == "features" else splits.kind
     model, approach = build_for(
         splits.model_input_shape, splits.num_classes, model_params, spec, gates, spec.seed, kind

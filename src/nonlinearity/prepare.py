@@ -18,15 +18,47 @@ import torch
 
 from .data import Splits, to_device
 from .device import resolve_device
+from .errors import ConfigError
 from .models import BackboneHead, build_model, load_tokenizer, tokenize
 from .training.loop import _autocast
 
 log = logging.getLogger(__name__)
 
 
+BACKBONE_KEYS = ("name", "pretrained", "stem", "backbone_seed")
+
+
 def caches_features(model_params: Mapping[str, Any]) -> bool:
     """Frozen backbone, approach on the head only: features are the same for every run."""
     return bool(model_params.get("freeze_backbone")) and model_params.get("target") == "head"
+
+
+def _tokenizer_name(model_params: Mapping[str, Any]) -> str:
+    return model_params.get("tokenizer") or model_params.get("checkpoint", "bert-base-uncased")
+
+
+def prepared_for(kind: str, model_params: Mapping[str, Any]) -> dict[str, Any]:
+    """The model settings a prepared input depends on (recorded, then checked by each run)."""
+    if kind == "features":
+        return {k: model_params.get(k) for k in BACKBONE_KEYS}
+    if kind == "text":
+        return {"tokenizer": _tokenizer_name(model_params)}
+    return {}
+
+
+def check_model_input(splits: Splits, model_params: Mapping[str, Any]) -> None:
+    """A model_input prepared for other model settings (left by an earlier run) stops here."""
+    stale = None
+    if splits.kind == "features" and not caches_features(model_params):
+        stale = "holds cached backbone features, but this model does not freeze its backbone"
+    elif splits.kind in ("features", "text"):
+        want, have = prepared_for(splits.kind, model_params), splits.info.get("prepared_for")
+        if want != have:
+            stale = f"was prepared for {have}, not {want}"
+    if stale:
+        raise ConfigError(
+            f"model_input of {splits.name} {stale}: run data_prep again with the same --params"
+        )
 
 
 def tokenize_splits(splits: Splits, model_params: Mapping[str, Any], max_length: int) -> Splits:
@@ -39,6 +71,7 @@ def tokenize_splits(splits: Splits, model_params: Mapping[str, Any], max_length:
         "max_length": max_length,
         "truncated_share": float((lengths >= max_length).float().mean()),
         "mean_tokens": float(lengths.mean()),
+        "prepared_for": prepared_for("text", model_params),
     }
     return replace(splits, x_train=ids[0], x_val=ids[1], x_test=ids[2], info=info)
 
@@ -85,7 +118,12 @@ def backbone_features(
         augment=False,
         backbone=backbone.cpu(),
         image_shape=splits.input_shape,
-        info={**splits.info, "features_from": model_params.get("name"), "image_mean": splits.mean},
+        info={
+            **splits.info,
+            "prepared_for": prepared_for("features", model_params),
+            "image_mean": splits.mean,
+            "image_std": splits.std,
+        },
     )
 
 

@@ -50,8 +50,9 @@ def latency(
 ) -> dict:
     """Forward latency of one batch, by `torch.utils.benchmark` (it synchronises CUDA).
 
-    A warm-up picks the calls per block; then at least `blocks` blocks, and enough
-    to fill `min_run_time`, are timed. Statistics are over the per-call mean of each block.
+    A warm-up picks the calls per block; then at least `blocks` blocks (5 when that
+    many would take over 4 x `min_run_time`), and enough to fill `min_run_time`, are
+    timed. Statistics are over the per-call mean of each block.
     """
     was_training = model.training
     model.eval()
@@ -62,7 +63,9 @@ def latency(
     warm = timer.blocked_autorange(min_run_time=min_run_time / 10)
     number = warm.number_per_run
     per_block = warm.median * number
-    n = max(blocks, math.ceil(min_run_time / max(per_block, 1e-9)))
+    # `blocks` blocks for the quantiles, but only 5 when the calls are slow (big conv nets)
+    least = blocks if per_block * blocks <= 4 * min_run_time else 5
+    n = max(least, math.ceil(min_run_time / max(per_block, 1e-9)))
     times = torch.tensor([timer.timeit(number).mean for _ in range(n)], dtype=torch.float64)
     model.train(was_training)
     bs = example.shape[0]

@@ -79,7 +79,7 @@ def plain_activations(model: nn.Module) -> int:
     from transformers import activations as A
 
     equal = {
-        A.GELUActivation: lambda: nn.GELU(),
+        A.GELUActivation: nn.GELU,
         A.NewGELUActivation: lambda: nn.GELU(approximate="tanh"),
         A.GELUTanh: lambda: nn.GELU(approximate="tanh"),
     }
