@@ -28,13 +28,22 @@ class ValidateParamsHook:
                 f"params change them (e.g. {changed!r}): edit conf/*/parameters_train_*.yml, "
                 f"or pick runs with --namespaces"
             )
-        missing = sorted(
-            name
-            for name in pipeline.inputs()
-            if name.endswith(".model") and not catalog.exists(name)
-        )
+        inputs = pipeline.inputs()
+        missing = sorted(n for n in inputs if n.endswith(".model") and not catalog.exists(n))
         if missing:
             raise DataUnavailableError(
                 f"no trained models in data/06_models/ for {len(missing)} runs to read: run the "
                 "training pipelines first (kedro run), with the same --params"
+            )
+        if "model_input" in inputs and not catalog.exists("model_input"):
+            raise DataUnavailableError(
+                "no model_input in data/05_model_input/ for this data set: run the training "
+                "pipelines first (kedro run), with the same --params"
+            )
+        if any(n.endswith(".activation_tables") for n in inputs) and not catalog.exists(
+            "activation_tables"
+        ):
+            raise DataUnavailableError(
+                "no activation statistics in data/07_model_output/runs/: run kedro run "
+                "--pipeline=activation_analysis first, with the same --params"
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .analysis import AnalysisConfig
 from .data import check_dataset, input_spec
 from .data.splits import check_fractions
 from .errors import ConfigError
@@ -12,6 +13,7 @@ from .experiment import RunSpec, check_spec, parse_schedule, schedule_ratios
 from .layers import PATTERNS
 from .measure.benchmark import BenchmarkConfig
 from .models import check_model
+from .pruning import PruneConfig
 from .training import GateConfig, TrainConfig
 
 
@@ -97,6 +99,8 @@ def validate(params: Mapping[str, Any]) -> None:
     check_fractions(data.get("val_fraction", 0.1), data.get("test_fraction", 0.2))
     TrainConfig.from_params(params.get("training"))
     BenchmarkConfig.from_params(params.get("benchmark"))
+    AnalysisConfig.from_params(params.get("activation_analysis"))
+    PruneConfig.from_params(params.get("pruning"))
     measure = params.get("measure") or {}
     bs = measure.get("latency_batch_size", 256)
     if not isinstance(bs, int) or isinstance(bs, bool) or bs <= 0:

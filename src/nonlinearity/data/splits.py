@@ -65,8 +65,17 @@ def check_fractions(val_fraction: object, test_fraction: object) -> None:
             raise ConfigError(f"data.{name} {f!r} must lie strictly between 0 and 1")
 
 
-def _split(x, y, size: float, seed: int):
-    return train_test_split(x, y, test_size=size, stratify=y, random_state=seed)
+def _split(x, y, size: float, seed: int, what: str = "val"):
+    """Stratified split; too few samples for one of each class is a config error."""
+    try:
+        return train_test_split(x, y, test_size=size, stratify=y, random_state=seed)
+    except ValueError as exc:
+        classes = len(np.unique(y))
+        raise ConfigError(
+            f"data.{what}_fraction {size} of {len(y)} samples cannot hold each of the "
+            f"{classes} classes on both sides of the split: use more data "
+            "(data.per_class) or another fraction"
+        ) from exc
 
 
 def _subset_classes(raw: RawData, data: Mapping[str, Any]) -> RawData:
@@ -87,7 +96,7 @@ def _subset_classes(raw: RawData, data: Mapping[str, Any]) -> RawData:
         return x[idx], y[idx]
 
     x_train, y_train = pick(raw.x_train, raw.y_train, cap)
-    x_test, y_test = pick(raw.x_test, raw.y_test, None)
+    x_test, y_test = (None, None) if raw.x_test is None else pick(raw.x_test, raw.y_test, None)
     names = raw.class_names[:keep] if raw.class_names else None
     return RawData(
         raw.name,
@@ -156,7 +165,7 @@ def make_splits(
     raw = _subset_classes(raw, data)
     x, y = raw.x_train, raw.y_train
     if raw.x_test is None:
-        x, x_test, y, y_test = _split(x, y, test_fraction, seed)
+        x, x_test, y, y_test = _split(x, y, test_fraction, seed, "test")
     else:
         x_test, y_test = raw.x_test, raw.y_test
     x_train, x_val, y_train, y_val = _split(x, y, val_fraction, seed)

@@ -7,6 +7,7 @@ parallel runner can spread runs over workers and `--namespaces` picks runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial, update_wrapper
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from kedro.pipeline import Pipeline, node
 
 from ..data import Splits
+from ..errors import DataUnavailableError
 from ..experiment import RunSpec, parse_schedule, run_experiment
 
 SHARED_PARAMS = {"params:model", "params:training", "params:measure"}
@@ -50,6 +52,21 @@ def train_run(
     name = meta["run_name"]
     # PartitionedDataset calls callable values to get the data; a module is callable.
     return {name: lambda: model}, {f"{name}/history": history, f"{name}/meta": meta}
+
+
+TRAIN_FIRST = (
+    "train it first (kedro run --pipeline=train_fixed or train_gated, with the same --params)"
+)
+
+
+def load_partition(
+    partitions: dict[str, Callable], key: str, what: str, how: str = TRAIN_FIRST
+) -> Any:
+    """One partition of a PartitionedDataset, or one line saying how to make it."""
+    if key not in partitions:
+        run = key.split("/", maxsplit=1)[0]
+        raise DataUnavailableError(f"no {what} for run {run!r}: {how}")
+    return partitions[key]()
 
 
 def bind(func, **kwargs):

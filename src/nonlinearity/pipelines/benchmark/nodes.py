@@ -9,21 +9,12 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ...errors import DataUnavailableError
 from ...experiment import RunSpec, run_name
 from ...measure import interleaved_latency
 from ...measure.benchmark import BenchmarkConfig, benchmark_model
+from ..runs import load_partition
 
 log = logging.getLogger(__name__)
-
-
-def _load(partitions: dict[str, Callable], key: str, what: str) -> Any:
-    if key not in partitions:
-        raise DataUnavailableError(
-            f"no {what} for run {key.split('/', maxsplit=1)[0]!r}: train it first "
-            "(kedro run --pipeline=train_fixed or train_gated, with the same --params)"
-        )
-    return partitions[key]()
 
 
 def benchmark_run(
@@ -37,8 +28,8 @@ def benchmark_run(
 ) -> tuple[dict, dict]:
     """One run's model -> (a row of the table, its meta.json with the new figures merged in)."""
     name = run_name(dataset, model_params.get("name", "mlp"), spec)
-    model = _load(models, name, "trained model")
-    meta = _load(artifacts, f"{name}/meta", "meta.json")
+    model = load_partition(models, name, "trained model")
+    meta = load_partition(artifacts, f"{name}/meta", "meta.json")
     cfg = BenchmarkConfig.from_params(bench_params)
     data = meta["config"]["data"]
     res = benchmark_model(model, tuple(data["input_shape"]), data["num_classes"], cfg)
@@ -77,7 +68,7 @@ def compare_latency(
     """The benchmarked runs timed in turns in one process, each against its ratio-0 baseline."""
     cfg = BenchmarkConfig.from_params(bench_params)
     device = cfg.resolve_device()
-    loaded = {r["run"]: _load(models, r["run"], "trained model").to(device) for r in rows}
+    loaded = {r["run"]: load_partition(models, r["run"], "trained model").to(device) for r in rows}
     shape = next(iter(rows))["input_shape"]
     out = []
     for bs in cfg.batch_sizes:

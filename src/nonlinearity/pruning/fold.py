@@ -1,0 +1,180 @@
+"""Exact folding: linear neurons become fewer operations.
+
+In an MLP `z_{i+1} = W_{i+1} a_i + b_{i+1}`, a linear neuron j of layer i passes
+`W_{i+1}[:, j] (W_i[j, :] h + b_i[j])` straight through, so the linear part of a layer
+is the product of two matrices. Folding walks the layers keeping each pre-activation as
+a sum of affine maps of earlier outputs (the input and the nonlinear outputs of earlier
+layers) and, for the k linear neurons of a layer with `d` input features and `out`
+outputs in the next layer:
+
+- merges them into the next layer (`W_{i+1}[:, L] W_i[L]`, a skip from the layer's own
+  inputs) when that costs no more multiply-adds: `out * d <= k * (d + out)`; a layer
+  with only linear neurons then disappears (depth shrinks);
+- otherwise keeps them as a separate linear path of k outputs.
+
+The result, `FoldedMLP`, is a small DAG of `Linear` nodes, each followed by the plain
+activation (only on nonlinear neurons) or nothing. Products are taken in float64.
+BatchNorm in inference mode folds into the adjacent conv (`torch.fx` fusion) for
+ResNet backbones.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..layers.gated import GatedActivation
+from ..layers.mixed import MaskedActivation
+
+PASS_THROUGH = (nn.Dropout, nn.Identity)
+
+
+class FoldedNode(nn.Module):
+    """`act(linear(cat(sources)))`; source 0 is the flattened input, source i+1 node i."""
+
+    def __init__(self, sources: tuple[int, ...], linear: nn.Linear, act: nn.Module | None):
+        super().__init__()
+        self.sources = tuple(sources)
+        self.linear = linear
+        self.act = act
+
+    def extra_repr(self) -> str:
+        return f"sources={self.sources}"
+
+
+class FoldedMLP(nn.Module):
+    """The folded network: nodes in order; the last node's output is the logits."""
+
+    def __init__(self, nodes: list[FoldedNode]) -> None:
+        super().__init__()
+        self.nodes = nn.ModuleList(nodes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = [x.flatten(1)]
+        for node in self.nodes:
+            src = node.sources
+            h = outs[src[0]] if len(src) == 1 else torch.cat([outs[s] for s in src], 1)
+            z = node.linear(h)
+            outs.append(node.act(z) if node.act is not None else z)
+        return outs[-1]
+
+
+@dataclass
+class _Hidden:
+    linear: nn.Linear
+    act: nn.Module | None  # None: the output layer
+
+
+def _mlp_layers(model: nn.Sequential) -> list[_Hidden]:
+    """Flatten? -> [Linear -> activation (-> Dropout)] x L -> Linear, as (Linear, act) pairs."""
+    mods = [m for m in model if not isinstance(m, (nn.Flatten, *PASS_THROUGH))]
+    layers: list[_Hidden] = []
+    i = 0
+    while i < len(mods):
+        lin = mods[i]
+        if not isinstance(lin, nn.Linear):
+            raise ConfigError(
+                f"folding needs an MLP (Linear -> activation -> ... -> Linear); found "
+                f"{type(lin).__name__} where a Linear was expected"
+            )
+        nxt = mods[i + 1] if i + 1 < len(mods) else None
+        if nxt is None or isinstance(nxt, nn.Linear):
+            layers.append(_Hidden(lin, None))
+            i += 1
+        else:
+            layers.append(_Hidden(lin, nxt))
+            i += 2
+    if layers[-1].act is not None:
+        raise ConfigError("folding needs an MLP that ends in a Linear layer")
+    return layers
+
+
+def _nonlinear_mask(act: nn.Module, features: int) -> tuple[torch.Tensor, nn.Module]:
+    """(C,) bool, True where the neuron applies its nonlinearity; and that nonlinearity."""
+    if isinstance(act, GatedActivation) and not act.hardened:
+        raise ConfigError(
+            "a soft gated layer blends both paths in every neuron and cannot be folded: "
+            "harden it first"
+        )
+    if isinstance(act, MaskedActivation):
+        return act.nonlinear_mask.detach().cpu().clone(), copy.deepcopy(act.act)
+    return torch.ones(features, dtype=torch.bool), copy.deepcopy(act)
+
+
+def _linear(weight: torch.Tensor, bias: torch.Tensor, dtype: torch.dtype) -> nn.Linear:
+    lin = nn.Linear(weight.shape[1], weight.shape[0], dtype=dtype)
+    with torch.no_grad():
+        lin.weight.copy_(weight.to(dtype))
+        lin.bias.copy_(bias.to(dtype))
+    return lin
+
+
+@torch.no_grad()
+def fold_mlp(model: nn.Sequential) -> FoldedMLP:
+    """The exact folded equal of an MLP whose activations are plain, mixed or hardened."""
+    layers = _mlp_layers(model)
+    dtype = layers[0].linear.weight.dtype
+    dims = {0: layers[0].linear.in_features}
+    nodes: list[FoldedNode] = []
+    # the current layer's pre-activation: sum over sources s of expr[s] @ out_s, plus bias
+    expr = {0: layers[0].linear.weight.double().cpu()}
+    bias = layers[0].linear.bias.double().cpu()
+
+    def add_node(rows: torch.Tensor, act: nn.Module | None) -> int:
+        srcs = tuple(sorted(expr))
+        weight = torch.cat([expr[s][rows] for s in srcs], 1)
+        nodes.append(FoldedNode(srcs, _linear(weight, bias[rows], dtype), act))
+        dims[len(nodes)] = int(rows.sum())
+        return len(nodes)
+
+    for layer, nxt in zip(layers[:-1], layers[1:], strict=True):
+        mask, act = _nonlinear_mask(layer.act, layer.linear.out_features)
+        w_next = nxt.linear.weight.double().cpu()
+        b_next = nxt.linear.bias.double().cpu()
+        lin = ~mask
+        new_expr: dict[int, torch.Tensor] = {}
+        new_bias = b_next.clone()
+        if lin.any():
+            k, d, out = int(lin.sum()), sum(dims[s] for s in expr), w_next.shape[0]
+            if out * d <= k * (d + out):  # merge the linear path into the next layer
+                for s, w in expr.items():
+                    new_expr[s] = w_next[:, lin] @ w[lin]
+                new_bias += w_next[:, lin] @ bias[lin]
+            else:  # keep it as its own path of k outputs
+                new_expr[add_node(lin, None)] = w_next[:, lin]
+        if mask.any():
+            s = add_node(mask, act)
+            new_expr[s] = w_next[:, mask]
+        expr, bias = new_expr, new_bias
+    nodes.append(
+        FoldedNode(
+            tuple(sorted(expr)),
+            _linear(torch.cat([expr[s] for s in sorted(expr)], 1), bias, dtype),
+            None,
+        )
+    )
+    return FoldedMLP(nodes).to(layers[0].linear.weight.device)
+
+
+def fold_model(model: nn.Module) -> nn.Module:
+    """Fold an MLP, or a ResNet's MLP head (and its BatchNorms into the convs)."""
+    from ..models.resnet import BackboneHead
+
+    model = copy.deepcopy(model).eval()
+    if isinstance(model, nn.Sequential):
+        return fold_mlp(model)
+    if isinstance(model, BackboneHead):
+        from torch.fx.experimental.optimization import fuse
+
+        backbone = fuse(model.backbone)  # conv + BatchNorm (eval) -> one conv
+        return BackboneHead(backbone, fold_mlp(model.head), model.frozen).eval()
+    raise ConfigError(f"folding supports MLPs and ResNet heads; {type(model).__name__} is neither")
+
+
+def linear_macs(model: nn.Module) -> int:
+    """Multiply-adds of the Linear layers for one sample (dense MLPs and folded nodes)."""
+    return sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))

@@ -1,0 +1,178 @@
+"""One pruning run: decide, linearise and remove, fine-tune, fold, measure."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, replace
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from ..analysis import Thresholds
+from ..data import Splits, to_device
+from ..errors import ConfigError
+from ..layers.apply import find_activation_sites, layer_stats
+from ..measure.efficiency import efficiency
+from ..models import resolve_target
+from ..prepare import check_model_input
+from ..training import TrainConfig, fit
+from ..training.loop import evaluate_metrics
+from .fold import fold_model
+from .prune import PruneConfig, apply_decisions, decide
+
+log = logging.getLogger(__name__)
+
+FOLD_TOLERANCE = 1e-4  # max |folded - unfolded| over max |unfolded| on the test split
+
+
+def pruned_run_name(source: str, key: str) -> str:
+    """`digits_mlp_fixed_0_s0` -> `digits_mlp_pruned-fixed_0_s0`."""
+    return source[: -len(key)] + f"pruned-{key}"
+
+
+def _record(model: nn.Module, data, cfg: TrainConfig, stage: str) -> dict[str, Any]:
+    m = evaluate_metrics(model, data.x_val, data.y_val, cfg.eval_batch_size, cfg.amp, data.topk)
+    sites = layer_stats(model)
+    total = sum(s["num_features"] for s in sites)
+    linear = sum(s["num_features"] * (1 - s["alpha_mean"]) for s in sites)
+    return {
+        "epoch": "post_prune",
+        "phase": stage,
+        "val_loss": m["loss"],
+        "val_acc": m["acc"],
+        **{f"val_{k}": v for k, v in m.items() if k.startswith("top")},
+        "linear_ratio": linear / total if total else None,
+        "gating": sites,
+    }
+
+
+@torch.no_grad()
+def fold_check(model: nn.Module, folded: nn.Module, x: torch.Tensor, batch: int) -> dict:
+    """Largest difference of the logits over `x`, absolute and relative to the largest logit."""
+    model.eval()
+    folded.eval()
+    diff, scale = 0.0, 0.0
+    for i in range(0, len(x), batch):
+        a, b = model(x[i : i + batch]), folded(x[i : i + batch])
+        diff = max(diff, (a - b).abs().max().item())
+        scale = max(scale, a.abs().max().item())
+    rel = diff / scale if scale > 0 else diff
+    return {
+        "max_abs_diff": diff,
+        "max_rel_diff": rel,
+        "tolerance": FOLD_TOLERANCE,
+        "exact": rel <= FOLD_TOLERANCE,
+        "samples": len(x),
+    }
+
+
+def prune_and_fold(
+    model: nn.Module,
+    history: list[dict],
+    meta: Mapping[str, Any],
+    neurons: pd.DataFrame,
+    splits: Splits,
+    model_params: Mapping[str, Any],
+    train_params: Mapping[str, Any],
+    thresholds: Thresholds,
+    cfg: PruneConfig,
+    measure_params: Mapping[str, Any] | None = None,
+    name: str = "",
+) -> tuple[nn.Module, nn.Module | None, list[dict], dict, pd.DataFrame]:
+    """Returns (pruned model, folded model or None, history, meta, decisions)."""
+    check_model_input(splits, model_params)
+    train_cfg = TrainConfig.from_params(train_params)
+    if cfg.lr is not None:
+        train_cfg = replace(train_cfg, lr=float(cfg.lr))
+    measure_params = dict(measure_params or {})
+    device = train_cfg.resolve_device()
+    model = copy.deepcopy(model).to(device)
+    data = to_device(splits, device)
+    started = time.perf_counter()
+
+    target = resolve_target(model, model_params.get("target", "all"))
+    example = data.x_val[:2]
+    targeted = {s.name for s in find_activation_sites(model, example, target)}
+    decisions = decide(neurons.drop(columns="run", errors="ignore"), thresholds, cfg, targeted)
+    records = [_record(model, data, train_cfg, "before_pruning")]
+    done = apply_decisions(model, decisions, example)
+    records.append({**_record(model, data, train_cfg, "pruned"), "layers": done})
+    last = max((r["epoch"] for r in history if isinstance(r["epoch"], int)), default=0)
+    if cfg.finetune_epochs:
+        seed = int(meta.get("config", {}).get("seed", 0)) + 2
+        records += fit(
+            model,
+            data,
+            train_cfg,
+            seed,
+            epochs=cfg.finetune_epochs,
+            first_epoch=last + 1,
+            phase="finetune",
+            label=name,
+        )
+    records.append(_record(model, data, train_cfg, "finetuned"))
+    test = evaluate_metrics(
+        model, data.x_test, data.y_test, train_cfg.eval_batch_size, train_cfg.amp, data.topk
+    )
+    train_time = time.perf_counter() - started
+    log.info(
+        "%s: val_acc %.4f before, %.4f pruned, %.4f fine-tuned; test_acc %.4f",
+        name,
+        records[0]["val_acc"],
+        records[1]["val_acc"],
+        records[-1]["val_acc"],
+        test["acc"],
+    )
+
+    shape = splits.model_input_shape
+    latency_bs = int(measure_params.get("latency_batch_size", 256))
+    min_time = float(measure_params.get("min_run_time_s", 0.5))
+    model.eval()
+    try:
+        folded = fold_model(model)
+    except ConfigError as exc:
+        folded, folding = None, {"supported": False, "reason": str(exc)}
+        log.warning("%s: not folded: %s", name, exc)
+    else:
+        folding = {"supported": True, **fold_check(model, folded, data.x_test, 512)}
+        if not folding["exact"]:
+            raise AssertionError(f"{name}: folding changed the outputs: {folding}")
+        folding["efficiency"] = efficiency(folded, shape, device, latency_bs, min_time)
+    eff = efficiency(model, shape, device, latency_bs, min_time)
+
+    source_cfg = dict(meta.get("config", {}))
+    new_meta = {
+        "run_name": name,
+        **eff,
+        "metrics": {
+            "val_acc": records[-1]["val_acc"],
+            "val_loss": records[-1]["val_loss"],
+            "test_acc": test["acc"],
+            "test_loss": test["loss"],
+            **{f"test_{k}": v for k, v in test.items() if k.startswith("top")},
+            "linear_ratio": records[-1]["linear_ratio"],
+            "val_acc_before_pruning": records[0]["val_acc"],
+            "val_acc_pruned": records[1]["val_acc"],
+            "source_test_acc": meta.get("metrics", {}).get("test_acc"),
+            "train_time_s": train_time,
+        },
+        "folding": folding,
+        "config": {
+            **source_cfg,
+            "run_name": name,
+            "approach": "pruning",
+            "source_run": meta.get("run_name"),
+            "source_approach": source_cfg.get("approach"),
+            "pruning": {**asdict(cfg), "thresholds": asdict(thresholds)},
+            "decisions": decisions["decision"].value_counts().to_dict(),
+            "device": str(device),
+        },
+    }
+    decisions.insert(0, "run", name)
+    out_folded = folded.cpu() if folded is not None else None
+    return model.cpu(), out_folded, [*history, *records], new_meta, decisions
