@@ -26,8 +26,9 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-bench: install  ## training throughput against baselines (see docs/performance.md)
+bench: install  ## training throughput against baselines, folding speed-ups (docs/performance.md)
 	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/folding.py
 
 viz: install
 	$(BIN)/kedro viz run --no-browser --host 127.0.0.1 --port 4141

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 import pandas as pd
 import pytest
+import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -83,6 +84,35 @@ def test_default_pipeline_session(project):
     meta = json.loads((runs / "digits_mlp_fixed_50_s0" / "meta.json").read_text())
     assert set(meta["latency"]["by_batch_size"]) == {"1", "256"}
     assert meta["latency"]["batch_size"] == 256 and meta["benchmark"]["nonlinear_units"] == 48
+
+    # activation_analysis, then pruning, of the ReLU run and the gated run
+    picked = ["fixed_0_s0", "gated-base_s0"]
+    prune = {**FAST, "pruning": {"finetune_epochs": 1}}
+    with KedroSession.create(project_path=project, runtime_params=prune) as session:
+        session.run(pipeline_names=["activation_analysis"], namespaces=picked)
+    with KedroSession.create(project_path=project, runtime_params=prune) as session:
+        session.run(pipeline_names=["pruning"], namespaces=picked)
+    stats = json.loads((runs / "digits_mlp_gated-base_s0" / "activation_stats.json").read_text())
+    assert list(stats["layers"]) == ["act0", "act1", "act2"] and stats["samples"] == 144
+    final_gates = [s["alpha_mean"] for s in gated[-1]["gating"]]  # the model as saved
+    assert [v["gating_alpha_mean"] for v in stats["layers"].values()] == final_gates
+    layers = pd.read_csv(runs / "digits_mlp_fixed_0_s0" / "activation_layers.csv")
+    assert list(layers.layer_idx) == [0, 1, 2] and (layers.num_features == 32).all()
+    for source in picked:
+        pruned = runs / f"digits_mlp_pruned-{source}"
+        meta = json.loads((pruned / "meta.json").read_text())
+        assert meta["config"]["approach"] == "pruning"
+        assert meta["config"]["source_run"] == f"digits_mlp_{source}"
+        assert meta["folding"]["exact"] and meta["folding"]["max_rel_diff"] < 1e-4
+        history = json.loads((pruned / "history.json").read_text())
+        stages = [r["phase"] for r in history if r["epoch"] == "post_prune"]
+        assert stages == ["before_pruning", "pruned", "finetuned"]
+        decisions = pd.read_csv(pruned / "pruning_decisions.csv")
+        assert set(decisions.decision) <= {"linear", "nonlinear", "dead"} and len(decisions) == 96
+    with KedroSession.create(project_path=project) as session:
+        catalog = session.load_context().catalog
+        folded = catalog.load("folded_models")["digits_mlp_pruned-gated-base_s0"]()
+        assert folded(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
 
 
 def test_benchmark_without_trained_runs_says_what_to_do(project):

@@ -7,6 +7,7 @@ from torch import nn
 from nonlinearity.errors import ConfigError
 from nonlinearity.layers import GatedActivation, MixedActivation
 from nonlinearity.layers.apply import Approach, apply_approach
+from nonlinearity.measure.efficiency import nonlinear_units
 from nonlinearity.models.mlp import MLPConfig, build_mlp
 from nonlinearity.pruning import FoldedMLP, fold_mlp, fold_model, linear_macs
 
@@ -34,7 +35,9 @@ def test_all_linear_layer_merges_into_the_next():
     assert len(folded.nodes) == 1  # depth shrinks: one Linear
     node = folded.nodes[0]
     # W2 W1 = [1*1 + 2*5, 1*2 + 2*6] = [11, 14]; W2 b1 + b2 = 1 - 2 + 0.5
-    torch.testing.assert_close(node.linear.weight, torch.tensor([[11.0, 14.0]], dtype=torch.float64))
+    torch.testing.assert_close(
+        node.linear.weight, torch.tensor([[11.0, 14.0]], dtype=torch.float64)
+    )
     torch.testing.assert_close(node.linear.bias, torch.tensor([-0.5], dtype=torch.float64))
     assert node.act is None and node.sources == (0,)
 
@@ -58,14 +61,15 @@ def test_partly_linear_layer_merges_where_it_costs_less():
     torch.testing.assert_close(folded(x), model(x), rtol=0, atol=1e-12)
 
 
-def test_partly_linear_layer_keeps_a_path_where_merging_costs_more():
+def test_partly_linear_layer_stays_whole_where_merging_costs_more():
     torch.manual_seed(0)
     # 100 in, 100 hidden with 1 linear neuron, 100 out: merge 100*100 > 1*(100+100)
     model = nn.Sequential(nn.Linear(100, 100), mixed([True] * 99 + [False]), nn.Linear(100, 100))
     folded = fold_mlp(model)
-    assert [n.linear.out_features for n in folded.nodes] == [1, 99, 100]
-    assert folded.nodes[0].act is None and folded.nodes[2].sources == (1, 2)
-    assert linear_macs(folded) == linear_macs(model)  # same work, one activation less
+    assert [n.linear.out_features for n in folded.nodes] == [100, 100]
+    assert isinstance(folded.nodes[0].act, MixedActivation)
+    assert folded.nodes[0].act.nonlinear_units == 99
+    assert linear_macs(folded) == linear_macs(model)  # nothing to gain: the same work
     x = torch.randn(20, 100)
     torch.testing.assert_close(folded(x), model(x), rtol=1e-5, atol=1e-5)
 
@@ -96,9 +100,11 @@ def test_random_masks_fold_exactly_with_fewer_macs(seed):
     x = torch.randn(64, 12, dtype=torch.float64)
     torch.testing.assert_close(folded(x), model(x), rtol=1e-10, atol=1e-10)
     assert linear_macs(folded) <= linear_macs(model)
-    nonlinear = sum(n.linear.out_features for n in folded.nodes if n.act is not None)
-    assert nonlinear == sum(m.nonlinear_units for m in model.modules() if isinstance(m, MixedActivation))
-    assert len(folded.nodes) <= 2 * len(widths) + 1  # a kept linear path is its own node
+
+    x2 = torch.zeros(2, 12, dtype=torch.float64)
+    units = nonlinear_units(folded, x2)["nonlinear_units"]
+    assert units == nonlinear_units(model, x2)["nonlinear_units"]
+    assert len(folded.nodes) <= len(widths) + 1
 
 
 def test_all_linear_mlp_is_one_linear_layer():

@@ -8,12 +8,14 @@ layers) and, for the k linear neurons of a layer with `d` input features and `ou
 outputs in the next layer:
 
 - merges them into the next layer (`W_{i+1}[:, L] W_i[L]`, a skip from the layer's own
-  inputs) when that costs no more multiply-adds: `out * d <= k * (d + out)`; a layer
-  with only linear neurons then disappears (depth shrinks);
-- otherwise keeps them as a separate linear path of k outputs.
+  inputs) when that costs no more multiply-adds than passing them through:
+  `out * d <= k * (d + out)`; a layer with only linear neurons then disappears (depth
+  shrinks) and a partly linear one keeps only its nonlinear neurons;
+- otherwise keeps the layer whole, its linear neurons an identity path inside the same
+  Linear (one matmul, no concatenation; the mixed activation skips them).
 
 The result, `FoldedMLP`, is a small DAG of `Linear` nodes, each followed by the plain
-activation (only on nonlinear neurons) or nothing. Products are taken in float64.
+activation, a mixed one (kept layers) or nothing. Products are taken in float64.
 BatchNorm in inference mode folds into the adjacent conv (`torch.fx` fusion) for
 ResNet backbones.
 """
@@ -28,7 +30,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers.gated import GatedActivation
-from ..layers.mixed import MaskedActivation
+from ..layers.mixed import MaskedActivation, MixedActivation
 
 PASS_THROUGH = (nn.Dropout, nn.Identity)
 
@@ -136,19 +138,23 @@ def fold_mlp(model: nn.Sequential) -> FoldedMLP:
         w_next = nxt.linear.weight.double().cpu()
         b_next = nxt.linear.bias.double().cpu()
         lin = ~mask
-        new_expr: dict[int, torch.Tensor] = {}
-        new_bias = b_next.clone()
-        if lin.any():
-            k, d, out = int(lin.sum()), sum(dims[s] for s in expr), w_next.shape[0]
-            if out * d <= k * (d + out):  # merge the linear path into the next layer
-                for s, w in expr.items():
-                    new_expr[s] = w_next[:, lin] @ w[lin]
-                new_bias += w_next[:, lin] @ bias[lin]
-            else:  # keep it as its own path of k outputs
-                new_expr[add_node(lin, None)] = w_next[:, lin]
-        if mask.any():
-            s = add_node(mask, act)
-            new_expr[s] = w_next[:, mask]
+        k, d, out = int(lin.sum()), sum(dims[s] for s in expr), w_next.shape[0]
+        if k and out * d <= k * (d + out):  # merge the linear part into the next layer
+            new_expr = {s: w_next[:, lin] @ w[lin] for s, w in expr.items()}
+            new_bias = w_next[:, lin] @ bias[lin] + b_next
+            if mask.any():
+                new_expr[add_node(mask, act)] = w_next[:, mask]
+        else:  # keep the layer whole: one Linear, the nonlinearity on its nonlinear units
+            new_bias = b_next.clone()
+            keep = torch.ones_like(mask)
+            if not mask.any():
+                node_act = None
+            elif not k:
+                node_act = act
+            else:
+                node_act = MixedActivation(len(mask), act)
+                node_act.set_mask(mask)
+            new_expr = {add_node(keep, node_act): w_next}
         expr, bias = new_expr, new_bias
     nodes.append(
         FoldedNode(
