@@ -14,10 +14,11 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-run: install  ## the default pipeline on the embedded digits data
+run: install  ## the default pipeline on the embedded digits data: train the sweep, write the report
 	$(BIN)/kedro run
-	@echo "Results: data/07_model_output/runs/<run_name>/{history,meta}.json; models: data/06_models/<run_name>.pkl"
+	@echo "Runs: data/07_model_output/runs/<run_name>/{history,meta}.json; models: data/06_models/<run_name>.pkl"
 	@ls data/07_model_output/runs
+	@echo "Report: data/08_reporting/report.md (figures in data/08_reporting/figures/)"
 
 test: install
 	$(BIN)/pytest
@@ -30,8 +31,9 @@ bench: install  ## training throughput against baselines, folding speed-ups (doc
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/folding.py
 
-viz: install
+viz: install  ## the pipelines in kedro-viz at http://127.0.0.1:4141
 	$(BIN)/kedro viz run --no-browser --host 127.0.0.1 --port 4141
 
 clean-data:  ## remove everything the pipelines wrote
 	find data -type f ! -name .gitkeep -delete
+	find data -mindepth 2 -type d -empty -delete

@@ -16,6 +16,7 @@ from kedro.framework.startup import bootstrap_project
 
 from nonlinearity.cli import colon_params
 from nonlinearity.errors import DataUnavailableError, one_line
+from nonlinearity.reporting import FIGURES
 from tests.conftest import DEFAULT_RUNS, LATENCY_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,6 +67,13 @@ def test_default_pipeline_session(project):
     gated = json.loads((runs / "digits_mlp_gated-base_s0" / "history.json").read_text())
     assert [r["epoch"] for r in gated] == [1, "hardened", 2, 3, 4]  # 3 fine-tune epochs by default
     assert (project / "data" / "06_models" / "digits_mlp_gated-base_s0.pkl").exists()
+    reporting = project / "data" / "08_reporting"  # the default pipeline ends with the report
+    report = (reporting / "report.md").read_text()
+    assert "**digits · mlp**" in report and "## 4. Cross-domain consistency" in report
+    figures = sorted(p.stem for p in (reporting / "figures").glob("*.png"))
+    assert figures == sorted(FIGURES)
+    summary = pd.read_parquet(reporting / "analysis_summary.parquet")
+    assert sorted(summary.run) == sorted(f"digits_mlp_{r}" for r in DEFAULT_RUNS)
 
     with KedroSession.create(project_path=project) as session:
         catalog = session.load_context().catalog
@@ -168,3 +176,107 @@ def test_colon_params_parsing():
     }
     assert colon_params(ctx, param, "model.name=a:b") == {"model": {"name": "a:b"}}
     assert colon_params(ctx, param, "") == {}
+
+
+def test_notebook_runs_on_the_catalog(project):
+    """The analysis notebook, executed headless on the runs of a tiny session."""
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, runtime_params=FAST) as session:
+        session.run()
+    shutil.copytree(REPO / "notebooks", project / "notebooks")
+    nb = nbformat.read(project / "notebooks" / "nonlinearity_analysis.ipynb", as_version=4)
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": project / "notebooks"}},
+    )
+    client.execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "8 runs, 1 settings" in text
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 3  # the three figures
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_kedro_viz_serves_every_pipeline(project, tmp_path):
+    """`kedro viz run` answers its API with all seven pipelines; Chromium renders the page."""
+    import time
+    import urllib.request
+
+    port = _free_port()
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    viz = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("kedro")),
+            "viz",
+            "run",
+            "--no-browser",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        api = None
+        for _ in range(360):  # it imports the project first: ~15 s here, more on a busy machine
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/main", timeout=2) as r:
+                    api = json.load(r)
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert api is not None, "kedro viz did not answer within 180 s"
+        pipelines = {p["id"] for p in api["pipelines"]}
+        assert pipelines >= {
+            "data_prep",
+            "train_fixed",
+            "train_gated",
+            "activation_analysis",
+            "pruning",
+            "benchmark",
+            "reporting",
+        }
+        layers = api["layers"]
+        assert set(layers) == {"raw", "model_input", "models", "model_output", "reporting"}
+        assert layers[0] == "raw" and layers[-1] == "reporting"
+        browser = shutil.which("chromium") or shutil.which("chromium-browser")
+        if browser is None:
+            pytest.skip("no Chromium here (apt-get install chromium): the page was not rendered")
+        shot = tmp_path / "viz.png"
+        subprocess.run(
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--window-size=1400,900",
+                "--virtual-time-budget=15000",
+                f"--screenshot={shot}",
+                f"http://127.0.0.1:{port}/",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        assert shot.stat().st_size > 50_000  # the rendered graph, not a blank page
+    finally:
+        viz.terminate()
+        viz.wait(timeout=30)

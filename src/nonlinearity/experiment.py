@@ -20,7 +20,7 @@ from torch import nn
 
 from .data import Splits, to_device
 from .errors import ConfigError
-from .layers import Approach, apply_approach
+from .layers import Approach, GatedActivation, apply_approach
 from .measure import efficiency
 from .models import BackboneHead, build_model, resolve_target
 from .prepare import check_model_input
@@ -168,7 +168,13 @@ def run_experiment(
     )
 
     history = fit(model, data, train_cfg, spec.seed, gates=gates, label=name)
+    soft_alphas = None
     if gates:
+        soft_alphas = {  # each neuron's gate before hardening, for the reports' distributions
+            n: [round(a, 4) for a in m.alpha().detach().cpu().tolist()]
+            for n, m in model.named_modules()
+            if isinstance(m, GatedActivation)
+        }
         history.append(harden(model, data, train_cfg, gates, label=name))
         if gates.finetune_epochs:
             history += fit(
@@ -208,6 +214,7 @@ def run_experiment(
             "linear_ratio": _linear_ratio(last["gating"]),
             "train_time_s": train_time,
         },
+        **({"gates_before_hardening": soft_alphas} if soft_alphas else {}),
         "config": {
             "run_name": name,
             "dataset": splits.name,

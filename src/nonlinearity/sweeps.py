@@ -91,6 +91,14 @@ def gated_specs(params: Mapping[str, Any] | None) -> list[RunSpec]:
     ]
 
 
+def check_tolerance(params: Mapping[str, Any] | None) -> float:
+    """`reporting.tolerance`: an absolute accuracy in [0, 1)."""
+    tol = (params or {}).get("tolerance", 0.01)
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < 1:
+        raise ConfigError(f"reporting.tolerance {tol!r} is invalid: an accuracy in [0, 1)")
+    return float(tol)
+
+
 def validate(params: Mapping[str, Any]) -> None:
     """Everything a run needs, checked up front; raises ConfigError with one line."""
     dataset = params.get("dataset")
@@ -101,6 +109,7 @@ def validate(params: Mapping[str, Any]) -> None:
     BenchmarkConfig.from_params(params.get("benchmark"))
     AnalysisConfig.from_params(params.get("activation_analysis"))
     PruneConfig.from_params(params.get("pruning"))
+    check_tolerance(params.get("reporting"))
     measure = params.get("measure") or {}
     bs = measure.get("latency_batch_size", 256)
     if not isinstance(bs, int) or isinstance(bs, bool) or bs <= 0:

@@ -1,0 +1,54 @@
+"""Nodes of reporting."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ... import reporting
+from ...sweeps import check_tolerance
+
+log = logging.getLogger(__name__)
+
+
+def collect(runs: dict[str, Callable], *after: Any) -> dict[str, dict]:
+    """All run files; `after` only orders this node after the training nodes."""
+    records = reporting.collect_runs(runs)
+    log.info("reporting on %d runs", len(records))
+    return records
+
+
+def summarise(records: dict[str, dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(summary for the nodes, the same for CSV and parquet, the per-layer table)."""
+    summary = reporting.summary_table(records)
+    return summary, summary, summary, reporting.layer_rows(records)
+
+
+def plot(summary: pd.DataFrame, records: dict[str, dict], *, name: str) -> Figure:
+    return reporting.FIGURES[name](summary, records)
+
+
+def tables(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return reporting.efficiency_ranking(summary), reporting.cross_architecture(summary)
+
+
+def find(
+    summary: pd.DataFrame, layers: pd.DataFrame, records: dict[str, dict], params: dict[str, Any]
+) -> dict[str, Any]:
+    return reporting.findings(summary, layers, records, check_tolerance(params))
+
+
+def report(
+    findings: dict[str, Any],
+    summary: pd.DataFrame,
+    cross: pd.DataFrame,
+    ranking: pd.DataFrame,
+    layers: pd.DataFrame,
+) -> str:
+    text = reporting.build_report(findings, summary, cross, ranking, layers)
+    log.info("report: data/08_reporting/report.md")
+    return text

@@ -1,0 +1,17 @@
+"""All runs -> summary table, figures, tables, findings and report.md (guide §6, §7, §12, §13)."""
+
+from .figures import FIGURES
+from .report import build_report
+from .runs import collect_runs, layer_rows, summary_table
+from .tables import cross_architecture, efficiency_ranking, findings
+
+__all__ = [
+    "FIGURES",
+    "build_report",
+    "collect_runs",
+    "cross_architecture",
+    "efficiency_ranking",
+    "findings",
+    "layer_rows",
+    "summary_table",
+]

@@ -1,0 +1,513 @@
+"""The report's figures, one function each: summary (and run records) -> a Figure.
+
+One panel per data set and model (`setting`); a figure without data says so in its
+middle rather than showing an empty axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+APPROACH_ORDER = ["fixed", "layerwise", "gating", "pruning"]
+PALETTE = dict(zip(APPROACH_ORDER, sns.color_palette("colorblind", 4), strict=True))
+MARKERS = {"fixed": "o", "layerwise": "s", "gating": "D", "pruning": "^"}
+
+
+def _subplots(rows: int = 1, cols: int = 1, figsize=(6.0, 4.0), **kwargs):
+    """Figures without pyplot: no global state, no GUI backend, shown inline in notebooks."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(rows, cols, squeeze=False, **kwargs)
+
+
+def _int_epochs(ax) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _short(name: str, index: Any) -> str:
+    """A layer's label: its name when short, else its index (transformer paths are long)."""
+    return f"{index}: {name}" if len(name) <= 14 else f"layer {index}"
+
+
+def _run_title(summary: pd.DataFrame, run: str) -> str:
+    r = summary.set_index("run").loc[run]
+    return f"{r.setting}, {r.label} s{r.seed}"
+
+
+def _style() -> None:
+    sns.set_theme(context="notebook", style="whitegrid", font_scale=0.9)
+
+
+def _panels(settings: list[str], width: float = 4.6, height: float = 3.6):
+    n = max(len(settings), 1)
+    cols = min(n, 3)
+    rows = int(np.ceil(n / cols))
+    fig, axes = _subplots(rows, cols, figsize=(width * cols, height * rows))
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def _empty(title: str, why: str) -> Figure:
+    _style()
+    fig, axes = _subplots(figsize=(6, 2.5))
+    ax = axes[0, 0]
+    ax.axis("off")
+    ax.text(0.5, 0.5, why, ha="center", va="center", wrap=True, fontsize=11)
+    fig.suptitle(title)
+    return fig
+
+
+def _legend(fig: Figure, axes: list) -> None:
+    handles: dict = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lab, h)
+        if ax.get_legend():
+            ax.get_legend().remove()
+    if handles:
+        fig.legend(
+            list(handles.values()),
+            list(handles),
+            loc="lower center",
+            ncol=min(len(handles), 5),
+            frameon=False,
+            bbox_to_anchor=(0.5, 0.0),
+        )
+        fig.tight_layout(rect=(0, 0.08, 1, 0.95))
+    else:
+        fig.tight_layout(rect=(0, 0, 1, 0.95))
+
+
+def _title(setting: str, g: pd.DataFrame) -> str:
+    return setting + (" (synthetic data)" if g.synthetic.any() else "")
+
+
+def accuracy_vs_ratio(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
+    """Test accuracy against the linear share; fixed ratios as mean ± 95 % CI over seeds."""
+    df = summary.dropna(subset=["linear_ratio", "test_acc"])
+    if df.empty:
+        return _empty("Accuracy vs linear ratio", "no trained runs")
+    _style()
+    settings = sorted(df.setting.unique())
+    fig, axes = _panels(settings)
+    for ax, s in zip(axes, settings, strict=True):
+        g = df[df.setting == s]
+        fixed = g[(g.approach == "fixed") & (g.pattern.fillna("random") == "random")]
+        if len(fixed):
+            sns.lineplot(
+                fixed,
+                x="nominal_ratio",
+                y="test_acc",
+                errorbar=("ci", 95),
+                marker="o",
+                color=PALETTE["fixed"],
+                label="fixed (mean ± 95% CI)",
+                ax=ax,
+            )
+        for a in ("layerwise", "gating", "pruning"):
+            o = g[g.approach == a]
+            if len(o):
+                ax.scatter(
+                    o.linear_ratio,
+                    o.test_acc,
+                    color=PALETTE[a],
+                    marker=MARKERS[a],
+                    s=45,
+                    label=a,
+                    zorder=3,
+                )
+        ax.set(
+            title=_title(s, g),
+            xlabel="linear share of activation neurons",
+            ylabel="test accuracy",
+            xlim=(-0.05, 1.05),
+        )
+    fig.suptitle("Accuracy vs linear ratio")
+    _legend(fig, axes)
+    return fig
+
+
+def _pareto(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Indices of the points no other point beats on both (lower x, higher y), by x."""
+    order = np.lexsort((-y, x))
+    front, best = [], -np.inf
+    for i in order:
+        if y[i] > best:
+            front.append(i)
+            best = y[i]
+    return np.array(front, dtype=int)
+
+
+def latency_vs_accuracy(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
+    df = summary.dropna(subset=["latency_p50_ms", "test_acc"])
+    if df.empty:
+        return _empty("Latency vs accuracy", "no run has a latency measurement")
+    _style()
+    settings = sorted(df.setting.unique())
+    fig, axes = _panels(settings)
+    for ax, s in zip(axes, settings, strict=True):
+        g = df[df.setting == s]
+        for a in APPROACH_ORDER:
+            o = g[g.approach == a]
+            if len(o):
+                ax.scatter(
+                    o.latency_p50_ms,
+                    o.test_acc,
+                    color=PALETTE[a],
+                    marker=MARKERS[a],
+                    s=45,
+                    label=a,
+                    zorder=3,
+                )
+        folded = g[g.approach == "pruning"].dropna(subset=["folded_latency_p50_ms"])
+        if len(folded):
+            ax.scatter(
+                folded.folded_latency_p50_ms,
+                folded.test_acc,
+                facecolors="none",
+                edgecolors=PALETTE["pruning"],
+                marker="^",
+                s=60,
+                label="pruning, folded",
+                zorder=3,
+            )
+        x = np.concatenate([g.latency_p50_ms.to_numpy(), folded.folded_latency_p50_ms.to_numpy()])
+        y = np.concatenate([g.test_acc.to_numpy(), folded.test_acc.to_numpy()])
+        front = _pareto(x, y)
+        ax.plot(
+            x[front], y[front], "k--", lw=1, marker="o", mfc="none", ms=10, label="Pareto frontier"
+        )
+        ax.margins(x=0.08, y=0.1)
+        bs = g.latency_batch_size.dropna()
+        ax.set(
+            title=_title(s, g),
+            ylabel="test accuracy",
+            xlabel=f"p50 latency, ms per batch of {int(bs.iloc[0]) if len(bs) else '?'}",
+        )
+    fig.suptitle("Latency vs accuracy (lower right is worse; the frontier is the best trade-off)")
+    _legend(fig, axes)
+    return fig
+
+
+def accuracy_vs_flops(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
+    df = summary.dropna(subset=["linear_flops", "test_acc"])
+    if df.empty:
+        return _empty("Accuracy vs linear FLOPs", "no run has a FLOP count")
+    _style()
+    settings = sorted(df.setting.unique())
+    fig, axes = _panels(settings)
+    for ax, s in zip(axes, settings, strict=True):
+        g = df[df.setting == s]
+        for a in APPROACH_ORDER:
+            o = g[g.approach == a]
+            if len(o):
+                ax.scatter(
+                    o.linear_flops / 1e6,
+                    o.test_acc,
+                    color=PALETTE[a],
+                    marker=MARKERS[a],
+                    s=45,
+                    label=a,
+                    zorder=3,
+                )
+            if a == "pruning" and len(o.dropna(subset=["folded_flops"])):
+                f = o.dropna(subset=["folded_flops"])
+                ax.scatter(
+                    f.folded_flops / 1e6,
+                    f.test_acc,
+                    facecolors="none",
+                    edgecolors=PALETTE[a],
+                    marker="^",
+                    s=60,
+                    label="pruning, folded",
+                    zorder=3,
+                )
+        ax.set(
+            title=_title(s, g),
+            xlabel="Linear/Conv FLOPs per sample (millions)",
+            ylabel="test accuracy",
+        )
+        ax.set_xlim(left=0)
+        ax.margins(y=0.1)
+    fig.suptitle("Accuracy vs FLOPs (folding is where linear neurons save FLOPs)")
+    _legend(fig, axes)
+    return fig
+
+
+def training_curves(summary: pd.DataFrame, runs: Mapping) -> Figure:
+    rows = []
+    for run, rec in runs.items():
+        if run not in set(summary.run):
+            continue
+        s = summary.set_index("run").loc[run]
+        for r in rec["history"]:
+            if isinstance(r.get("epoch"), int) and r.get("val_acc") is not None:
+                rows.append(
+                    {
+                        "setting": s.setting,
+                        "label": s.label,
+                        "seed": s.seed,
+                        "epoch": r["epoch"],
+                        "val_acc": r["val_acc"],
+                        "phase": r.get("phase"),
+                    }
+                )
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return _empty("Training curves", "no run has epoch records")
+    _style()
+    settings = sorted(df.setting.unique())
+    fig, axes = _panels(settings, width=5.2)
+    for ax, s in zip(axes, settings, strict=True):
+        g = df[(df.setting == s) & ~df.label.str.startswith("pruned")]
+        sns.lineplot(
+            g,
+            x="epoch",
+            y="val_acc",
+            hue="label",
+            errorbar=None,
+            ax=ax,
+            palette="viridis",
+            linewidth=1.2,
+        )
+        ax.set(
+            title=s,
+            xlabel="epoch (gated: after hardening, fine-tune epochs)",
+            ylabel="validation accuracy",
+        )
+        _int_epochs(ax)
+        ax.legend(fontsize=7, ncol=2, loc="lower right", title=None)
+    fig.suptitle("Training curves (mean over seeds)")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return fig
+
+
+def _gated(summary: pd.DataFrame) -> pd.DataFrame:
+    return summary[summary.approach == "gating"]
+
+
+def gate_dynamics(summary: pd.DataFrame, runs: Mapping) -> Figure:
+    """Per layer, over the soft epochs: mean alpha and the share of alphas below 0.1."""
+    rows = []
+    for run in _gated(summary).run:
+        for r in runs[run]["history"]:
+            if r.get("phase") == "train" and isinstance(r.get("epoch"), int):
+                for st in r.get("gating") or []:
+                    rows.append(
+                        {
+                            "run": run,
+                            "epoch": r["epoch"],
+                            "layer": _short(str(st.get("name")), st.get("layer")),
+                            "alpha_mean": st["alpha_mean"],
+                            "lt": st["alpha_lt_0.1"],
+                        }
+                    )
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return _empty("Gate dynamics", "no gated runs (kedro run --pipeline=train_gated)")
+    _style()
+    names = sorted(df.run.unique())
+    fig, axes = _subplots(len(names), 2, figsize=(10, 3.2 * len(names)))
+    for row, run in zip(axes, names, strict=True):
+        g = df[df.run == run]
+        sns.lineplot(g, x="epoch", y="alpha_mean", hue="layer", marker="o", ax=row[0])
+        sns.lineplot(g, x="epoch", y="lt", hue="layer", marker="o", ax=row[1], legend=False)
+        title = _run_title(summary, run)
+        _int_epochs(row[0])
+        _int_epochs(row[1])
+        row[0].set(
+            title=f"{title}: mean gate α",
+            ylabel="mean α (1 = ReLU, 0 = identity)",
+            ylim=(-0.02, 1.02),
+        )
+        row[1].set(title=f"{title}: share of α < 0.1", ylabel="share", ylim=(-0.02, 1.02))
+        row[0].legend(fontsize=7, title=None)
+    fig.suptitle("Gate dynamics during the soft phase")
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    return fig
+
+
+def alpha_distributions(summary: pd.DataFrame, runs: Mapping) -> Figure:
+    """Per layer, each neuron's gate at the end of the soft phase (before hardening)."""
+    rows = []
+    for run in _gated(summary).run:
+        for layer, alphas in (runs[run]["meta"].get("gates_before_hardening") or {}).items():
+            index = len({r["layer"] for r in rows if r["run"] == run})
+            short = _short(layer.removeprefix("head."), index)
+            rows += [{"run": run, "layer": short, "alpha": a} for a in alphas]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return _empty("Gate α distributions", "no gated runs with gates recorded before hardening")
+    _style()
+    names = sorted(df.run.unique())
+    fig, axes = _subplots(
+        1, len(names), figsize=(max(5, 1.6 * df.layer.nunique()) * len(names), 3.8)
+    )
+    for ax, run in zip(axes[0], names, strict=True):
+        sns.violinplot(
+            df[df.run == run],
+            x="layer",
+            y="alpha",
+            cut=0,
+            density_norm="width",
+            inner="quartile",
+            ax=ax,
+            color=PALETTE["gating"],
+        )
+        ax.set(
+            title=_run_title(summary, run),
+            xlabel="layer (in forward order)",
+            ylabel="gate α before hardening",
+            ylim=(-0.02, 1.02),
+        )
+        ax.tick_params(axis="x", labelrotation=30)
+    fig.suptitle("Gate α per neuron, by layer (1 = ReLU, 0 = identity)")
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    return fig
+
+
+def generalisation_gap(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
+    df = summary.dropna(subset=["gen_gap", "linear_ratio"])
+    if df.empty:
+        return _empty("Generalisation gap", "no run has train and validation accuracy")
+    _style()
+    settings = sorted(df.setting.unique())
+    fig, axes = _panels(settings)
+    for ax, s in zip(axes, settings, strict=True):
+        g = df[df.setting == s]
+        fixed = g[(g.approach == "fixed") & (g.pattern.fillna("random") == "random")]
+        if len(fixed):
+            sns.lineplot(
+                fixed,
+                x="nominal_ratio",
+                y="gen_gap",
+                errorbar=("ci", 95),
+                marker="o",
+                color=PALETTE["fixed"],
+                label="fixed (mean ± 95% CI)",
+                ax=ax,
+            )
+        for a in ("layerwise", "gating", "pruning"):
+            o = g[g.approach == a]
+            if len(o):
+                ax.scatter(
+                    o.linear_ratio,
+                    o.gen_gap,
+                    color=PALETTE[a],
+                    marker=MARKERS[a],
+                    s=45,
+                    label=a,
+                    zorder=3,
+                )
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set(
+            title=_title(s, g),
+            xlabel="linear share of activation neurons",
+            ylabel="train acc − val acc (last epoch)",
+        )
+    fig.suptitle("Generalisation gap vs linear ratio")
+    _legend(fig, axes)
+    return fig
+
+
+def nonlinear_units_vs_accuracy(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
+    df = summary.dropna(subset=["nonlinear_units", "test_acc"])
+    if df.empty:
+        return _empty("Nonlinear units vs accuracy", "no run has a nonlinear unit count")
+    _style()
+    settings = sorted(df.setting.unique())
+    fig, axes = _panels(settings)
+    for ax, s in zip(axes, settings, strict=True):
+        g = df[df.setting == s]
+        for a in APPROACH_ORDER:
+            o = g[g.approach == a]
+            if len(o):
+                ax.scatter(
+                    o.nonlinear_units,
+                    o.test_acc,
+                    color=PALETTE[a],
+                    marker=MARKERS[a],
+                    s=45,
+                    label=a,
+                    zorder=3,
+                )
+        ax.set(
+            title=_title(s, g),
+            xlabel="neurons that still apply their nonlinearity",
+            ylabel="test accuracy",
+        )
+    fig.suptitle("Nonlinear units vs accuracy")
+    _legend(fig, axes)
+    return fig
+
+
+def layer_sensitivity(summary: pd.DataFrame, runs: Mapping) -> Figure:
+    """Layer-wise schedules: each layer's linear share (heatmap) and the accuracy drop."""
+    lw = summary[summary.approach == "layerwise"]
+    if lw.empty:
+        return _empty("Layer-wise sensitivity", "no layer-wise runs")
+    _style()
+    settings = sorted(lw.setting.unique())
+    fig, axes = _subplots(
+        len(settings),
+        2,
+        figsize=(10, 0.6 * len(lw) + 2.2 * len(settings)),
+        gridspec_kw={"width_ratios": [3, 2]},
+    )
+    for (heat_ax, bar_ax), s in zip(axes, settings, strict=True):
+        g = summary[summary.setting == s]
+        base = g[(g.approach == "fixed") & (g.nominal_ratio == 0)].test_acc.mean()
+        rows = {}
+        for _, r in g[g.approach == "layerwise"].iterrows():
+            final = runs[r.run]["history"][-1].get("gating") or []
+            rows[f"{r.label} s{r.seed}"] = [1 - st["alpha_mean"] for st in final]
+        mat = pd.DataFrame.from_dict(rows, orient="index")
+        mat.columns = [f"layer {i}" for i in mat.columns]
+        sns.heatmap(
+            mat,
+            vmin=0,
+            vmax=1,
+            cmap="mako_r",
+            annot=True,
+            fmt=".2f",
+            ax=heat_ax,
+            cbar_kws={"label": "linear share"},
+        )
+        heat_ax.set(title=f"{s}: linear share per layer", xlabel="", ylabel="")
+        runs_lw = g[g.approach == "layerwise"].run
+        accs = [float(g[g.run == run].test_acc.iloc[0]) for run in runs_lw]
+        bar_ax.barh(list(mat.index), accs, color=PALETTE["layerwise"])
+        for i, a in enumerate(accs):
+            bar_ax.text(a, i, f" {a:.4f}", va="center", fontsize=8)
+        if not np.isnan(base):
+            bar_ax.axvline(base, color="k", ls="--", lw=1, label=f"all-ReLU {base:.4f}")
+            bar_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.28))
+        low = min([*accs, base if not np.isnan(base) else 1.0])
+        high = max([*accs, base if not np.isnan(base) else 0.0])
+        bar_ax.set_xlim(max(0.0, low - 0.05), high + 0.04)
+        bar_ax.set(title="test accuracy", xlabel="test accuracy")
+        bar_ax.xaxis.set_major_locator(MaxNLocator(4))
+        bar_ax.invert_yaxis()
+        bar_ax.set_yticklabels([])
+    fig.tight_layout()
+    return fig
+
+
+FIGURES: dict[str, Callable[[pd.DataFrame, Any], Figure]] = {
+    "accuracy_vs_ratio": accuracy_vs_ratio,
+    "latency_vs_accuracy": latency_vs_accuracy,
+    "accuracy_vs_flops": accuracy_vs_flops,
+    "training_curves": training_curves,
+    "gate_dynamics": gate_dynamics,
+    "alpha_distributions": alpha_distributions,
+    "generalisation_gap": generalisation_gap,
+    "nonlinear_units_vs_accuracy": nonlinear_units_vs_accuracy,
+    "layer_sensitivity": layer_sensitivity,
+}

@@ -1,0 +1,178 @@
+"""Every run's files -> one record each, and the summary table (one row per run)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+FILES = ("history", "meta", "activation_stats")
+
+
+def collect_runs(partitions: Mapping[str, Callable[[], Any]]) -> dict[str, dict[str, Any]]:
+    """`{"<run>/<file>": load}` -> `{run: {"history", "meta", "activation_stats"?}}`.
+
+    A run whose history or meta is missing or is not valid JSON is skipped with a
+    warning naming the file; a broken activation_stats.json only loses that part.
+    """
+    grouped: dict[str, dict[str, Callable]] = {}
+    for key, load in partitions.items():
+        run, _, file = key.rpartition("/")
+        if run and "/" not in run and file in FILES:
+            grouped.setdefault(run, {})[file] = load
+    runs: dict[str, dict[str, Any]] = {}
+    for run in sorted(grouped):
+        files, record = grouped[run], {}
+        for file in FILES:
+            if file not in files:
+                continue
+            try:
+                record[file] = files[file]()
+            except Exception as exc:  # JSON decode errors, unreadable files
+                log.warning(
+                    "skipping %s/%s.json: not valid JSON (%s)", run, file, str(exc).split("\n")[0]
+                )
+        missing = [f for f in ("history", "meta") if f not in record]
+        if missing:
+            log.warning(
+                "skipping run %s: %s/%s.json is missing or unreadable", run, run, missing[0]
+            )
+            continue
+        if not isinstance(record["history"], list) or not isinstance(record["meta"], dict):
+            log.warning("skipping run %s: history.json or meta.json has the wrong shape", run)
+            continue
+        runs[run] = record
+    return runs
+
+
+def _weighted_linear_share(gating: list[dict]) -> float | None:
+    total = sum(s["num_features"] for s in gating)
+    if not total:
+        return None
+    return sum(s["num_features"] * (1 - s["alpha_mean"]) for s in gating) / total
+
+
+def _last(history: list[dict], key: str, phases: tuple[str, ...] | None = None) -> Any:
+    for r in reversed(history):
+        if key in r and r[key] is not None and (phases is None or r.get("phase") in phases):
+            return r[key]
+    return None
+
+
+def _label(cfg: Mapping[str, Any]) -> str:
+    """What a run varies, without seed: `fixed 50%`, `layerwise low_to_high`, `gated base`."""
+    a = cfg.get("approach")
+    if a == "fixed":
+        pattern = cfg.get("pattern") or "random"
+        extra = "" if pattern == "random" else f" {pattern}"
+        return f"fixed{extra} {round(100 * (cfg.get('linear_ratio') or 0))}%"
+    if a == "layerwise":
+        return f"layerwise {cfg.get('schedule_name')}"
+    if a == "gating":
+        return f"gated {cfg.get('variant')}"
+    if a == "pruning":
+        return f"pruned {str(cfg.get('source_run', '')).rsplit('_s', 1)[0].split('_', 2)[-1]}"
+    return str(a)
+
+
+def summary_row(run: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    meta, history = record["meta"], record["history"]
+    cfg = meta.get("config", {})
+    metrics = meta.get("metrics", {})
+    lat = meta.get("latency", {})
+    epochs = [r for r in history if isinstance(r.get("epoch"), int)]
+    soft = [r for r in history if r.get("phase") == "train" and r.get("gating")]
+    approach = cfg.get("approach")
+    train_acc = _last(history, "train_acc")
+    val_acc = metrics.get("val_acc")
+    return {
+        "run": run,
+        "dataset": cfg.get("dataset"),
+        "model": (cfg.get("model") or {}).get("name", "mlp"),
+        "setting": f"{cfg.get('dataset')} · {(cfg.get('model') or {}).get('name', 'mlp')}",
+        "approach": approach,
+        "label": _label(cfg),
+        "pattern": cfg.get("pattern"),
+        "schedule": cfg.get("schedule_name"),
+        "variant": cfg.get("variant"),
+        "source_run": cfg.get("source_run"),
+        "seed": cfg.get("seed"),
+        "synthetic": bool((cfg.get("data") or {}).get("synthetic", False)),
+        # fixed: the configured ratio; others: the final model's exact share
+        "nominal_ratio": cfg.get("linear_ratio") if approach == "fixed" else None,
+        "linear_ratio": metrics.get("linear_ratio"),
+        # gated: 1 - mean alpha at the end of the soft phase (before hardening)
+        "soft_linear_ratio": _weighted_linear_share(soft[-1]["gating"])
+        if approach == "gating" and soft
+        else None,
+        "val_acc": val_acc,
+        "test_acc": metrics.get("test_acc"),
+        "test_top5": metrics.get("test_top5"),
+        "val_top5": _last(history, "val_top5"),
+        "train_acc": train_acc,
+        "train_loss": _last(history, "train_loss"),
+        "val_loss": metrics.get("val_loss"),
+        "test_loss": metrics.get("test_loss"),
+        "gen_gap": train_acc - val_acc if train_acc is not None and val_acc is not None else None,
+        "epochs": len(epochs),
+        "train_time_s": metrics.get("train_time_s"),
+        "latency_mean_ms": 1e3 * lat["mean_latency_s"] if "mean_latency_s" in lat else None,
+        "latency_p50_ms": 1e3 * lat["p50_latency_s"] if "p50_latency_s" in lat else None,
+        "latency_p90_ms": 1e3 * lat["p90_latency_s"] if "p90_latency_s" in lat else None,
+        "latency_batch_size": lat.get("batch_size"),
+        "samples_per_s": lat.get("samples_per_second"),
+        "params": (meta.get("param_counts") or {}).get("total_params"),
+        "linear_flops": meta.get("approx_linear_flops"),
+        "nonlinear_units": meta.get("nonlinear_units"),
+        "activation_units": meta.get("activation_units"),
+        "memory_mb": meta.get("memory_mb"),
+        "folded_flops": ((meta.get("folding") or {}).get("efficiency") or {}).get(
+            "approx_linear_flops"
+        ),
+        "folded_latency_p50_ms": _ms(
+            (((meta.get("folding") or {}).get("efficiency") or {}).get("latency") or {}).get(
+                "p50_latency_s"
+            )
+        ),
+    }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None or math.isnan(seconds) else 1e3 * seconds
+
+
+def summary_table(runs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per run; empty (with the columns) when there are no runs."""
+    rows = [summary_row(run, rec) for run, rec in runs.items()]
+    if not rows:
+        return pd.DataFrame(columns=list(summary_row("", {"meta": {}, "history": []})))
+    return pd.DataFrame(rows).sort_values(["setting", "approach", "linear_ratio", "run"])
+
+
+def layer_rows(runs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """The per-layer table of every analysed run: run | layer_idx | pos_frac | ..."""
+    rows = []
+    for run, rec in runs.items():
+        stats = rec.get("activation_stats") or {}
+        for layer, s in (stats.get("layers") or {}).items():
+            rows.append(
+                {
+                    "run": run,
+                    "layer_idx": s.get("layer_idx"),
+                    "layer": layer,
+                    "pos_frac": s.get("pos_frac"),
+                    "nonlinear_score": s.get("nonlinear_score"),
+                    "gating_alpha_mean": s.get("gating_alpha_mean"),
+                    "linearized": s.get("linearized"),
+                    "num_features": s.get("num_features"),
+                    "dead_candidates": s.get("dead_candidates"),
+                }
+            )
+    columns = ["run", "layer_idx", "layer", "pos_frac", "nonlinear_score", "gating_alpha_mean"]
+    columns += ["linearized", "num_features", "dead_candidates"]
+    return pd.DataFrame(rows, columns=columns)
