@@ -274,7 +274,7 @@ def training_curves(summary: pd.DataFrame, runs: Mapping) -> Figure:
             hue="label",
             errorbar=None,
             ax=ax,
-            palette="viridis",
+            palette="tab10",
             linewidth=1.2,
         )
         ax.set(
