@@ -99,3 +99,33 @@ def run_pipeline(spec: RunSpec) -> Pipeline:
 
 def sweep_pipeline(specs: list[RunSpec]) -> Pipeline:
     return sum((run_pipeline(s) for s in specs), Pipeline([]))
+
+
+def per_run(
+    func,
+    inputs: list[str],
+    outputs: list[str],
+    name: str,
+    params: list[str],
+    specs: list[RunSpec],
+    free_inputs: tuple[str, ...] = (),
+    outputs_for=None,
+) -> Pipeline:
+    """One node per run of the sweep, namespaced by the run's key (`<key>.<name>`).
+
+    Inputs and outputs named here are the run's own (`<key>.model`, ...), except
+    `free_inputs` and params; `outputs_for(spec)` maps outputs that others read.
+    """
+    return sum(
+        (
+            Pipeline(
+                [node(bind(func, spec=s), inputs=[*inputs, *params], outputs=outputs, name=name)],
+                namespace=s.key,
+                inputs=set(free_inputs),
+                parameters=set(params),
+                outputs=outputs_for(s) if outputs_for else None,
+            )
+            for s in specs
+        ),
+        Pipeline([]),
+    )

@@ -89,11 +89,38 @@ def _title(setting: str, g: pd.DataFrame) -> str:
     return setting + (" (synthetic data)" if g.synthetic.any() else "")
 
 
-def accuracy_vs_ratio(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
-    """Test accuracy against the linear share; fixed ratios as mean ± 95 % CI over seeds."""
-    df = summary.dropna(subset=["linear_ratio", "test_acc"])
+def _scatter(ax, g: pd.DataFrame, x: str, y: str, approaches=APPROACH_ORDER, scale=1.0) -> None:
+    """One marker style per approach."""
+    for a in approaches:
+        o = g[g.approach == a].dropna(subset=[x, y])
+        if len(o):
+            ax.scatter(
+                o[x] / scale, o[y], color=PALETTE[a], marker=MARKERS[a], s=45, label=a, zorder=3
+            )
+
+
+def _folded(ax, folded: pd.DataFrame, x: str, scale: float = 1.0) -> None:
+    """Pruned runs' folded models: hollow markers of the pruning colour."""
+    if len(folded):
+        ax.scatter(
+            folded[x] / scale,
+            folded.test_acc,
+            facecolors="none",
+            edgecolors=PALETTE["pruning"],
+            marker="^",
+            s=60,
+            label="pruning, folded",
+            zorder=3,
+        )
+
+
+def _against_ratio(
+    summary: pd.DataFrame, y: str, ylabel: str, title: str, empty: str, zero_line: bool = False
+) -> Figure:
+    """`y` against the linear share: fixed ratios as mean ± 95 % CI over seeds, others as points."""
+    df = summary.dropna(subset=[y, "linear_ratio"])
     if df.empty:
-        return _empty("Accuracy vs linear ratio", "no trained runs")
+        return _empty(title, empty)
     _style()
     settings = sorted(df.setting.unique())
     fig, axes = _panels(settings)
@@ -104,34 +131,32 @@ def accuracy_vs_ratio(summary: pd.DataFrame, runs: Mapping | None = None) -> Fig
             sns.lineplot(
                 fixed,
                 x="nominal_ratio",
-                y="test_acc",
+                y=y,
                 errorbar=("ci", 95),
                 marker="o",
                 color=PALETTE["fixed"],
                 label="fixed (mean ± 95% CI)",
                 ax=ax,
             )
-        for a in ("layerwise", "gating", "pruning"):
-            o = g[g.approach == a]
-            if len(o):
-                ax.scatter(
-                    o.linear_ratio,
-                    o.test_acc,
-                    color=PALETTE[a],
-                    marker=MARKERS[a],
-                    s=45,
-                    label=a,
-                    zorder=3,
-                )
+        _scatter(ax, g, "linear_ratio", y, ("layerwise", "gating", "pruning"))
+        if zero_line:
+            ax.axhline(0, color="grey", lw=0.8)
         ax.set(
             title=_title(s, g),
             xlabel="linear share of activation neurons",
-            ylabel="test accuracy",
+            ylabel=ylabel,
             xlim=(-0.05, 1.05),
         )
-    fig.suptitle("Accuracy vs linear ratio")
+    fig.suptitle(title)
     _legend(fig, axes)
     return fig
+
+
+def accuracy_vs_ratio(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
+    """Test accuracy against the linear share; fixed ratios as mean ± 95 % CI over seeds."""
+    return _against_ratio(
+        summary, "test_acc", "test accuracy", "Accuracy vs linear ratio", "no trained runs"
+    )
 
 
 def _pareto(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -154,30 +179,9 @@ def latency_vs_accuracy(summary: pd.DataFrame, runs: Mapping | None = None) -> F
     fig, axes = _panels(settings)
     for ax, s in zip(axes, settings, strict=True):
         g = df[df.setting == s]
-        for a in APPROACH_ORDER:
-            o = g[g.approach == a]
-            if len(o):
-                ax.scatter(
-                    o.latency_p50_ms,
-                    o.test_acc,
-                    color=PALETTE[a],
-                    marker=MARKERS[a],
-                    s=45,
-                    label=a,
-                    zorder=3,
-                )
+        _scatter(ax, g, "latency_p50_ms", "test_acc")
         folded = g[g.approach == "pruning"].dropna(subset=["folded_latency_p50_ms"])
-        if len(folded):
-            ax.scatter(
-                folded.folded_latency_p50_ms,
-                folded.test_acc,
-                facecolors="none",
-                edgecolors=PALETTE["pruning"],
-                marker="^",
-                s=60,
-                label="pruning, folded",
-                zorder=3,
-            )
+        _folded(ax, folded, "folded_latency_p50_ms")
         x = np.concatenate([g.latency_p50_ms.to_numpy(), folded.folded_latency_p50_ms.to_numpy()])
         y = np.concatenate([g.test_acc.to_numpy(), folded.test_acc.to_numpy()])
         front = _pareto(x, y)
@@ -205,30 +209,8 @@ def accuracy_vs_flops(summary: pd.DataFrame, runs: Mapping | None = None) -> Fig
     fig, axes = _panels(settings)
     for ax, s in zip(axes, settings, strict=True):
         g = df[df.setting == s]
-        for a in APPROACH_ORDER:
-            o = g[g.approach == a]
-            if len(o):
-                ax.scatter(
-                    o.linear_flops / 1e6,
-                    o.test_acc,
-                    color=PALETTE[a],
-                    marker=MARKERS[a],
-                    s=45,
-                    label=a,
-                    zorder=3,
-                )
-            if a == "pruning" and len(o.dropna(subset=["folded_flops"])):
-                f = o.dropna(subset=["folded_flops"])
-                ax.scatter(
-                    f.folded_flops / 1e6,
-                    f.test_acc,
-                    facecolors="none",
-                    edgecolors=PALETTE[a],
-                    marker="^",
-                    s=60,
-                    label="pruning, folded",
-                    zorder=3,
-                )
+        _scatter(ax, g, "linear_flops", "test_acc", scale=1e6)
+        _folded(ax, g[g.approach == "pruning"].dropna(subset=["folded_flops"]), "folded_flops", 1e6)
         ax.set(
             title=_title(s, g),
             xlabel="Linear/Conv FLOPs per sample (millions)",
@@ -374,47 +356,14 @@ def alpha_distributions(summary: pd.DataFrame, runs: Mapping) -> Figure:
 
 
 def generalisation_gap(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
-    df = summary.dropna(subset=["gen_gap", "linear_ratio"])
-    if df.empty:
-        return _empty("Generalisation gap", "no run has train and validation accuracy")
-    _style()
-    settings = sorted(df.setting.unique())
-    fig, axes = _panels(settings)
-    for ax, s in zip(axes, settings, strict=True):
-        g = df[df.setting == s]
-        fixed = g[(g.approach == "fixed") & (g.pattern.fillna("random") == "random")]
-        if len(fixed):
-            sns.lineplot(
-                fixed,
-                x="nominal_ratio",
-                y="gen_gap",
-                errorbar=("ci", 95),
-                marker="o",
-                color=PALETTE["fixed"],
-                label="fixed (mean ± 95% CI)",
-                ax=ax,
-            )
-        for a in ("layerwise", "gating", "pruning"):
-            o = g[g.approach == a]
-            if len(o):
-                ax.scatter(
-                    o.linear_ratio,
-                    o.gen_gap,
-                    color=PALETTE[a],
-                    marker=MARKERS[a],
-                    s=45,
-                    label=a,
-                    zorder=3,
-                )
-        ax.axhline(0, color="grey", lw=0.8)
-        ax.set(
-            title=_title(s, g),
-            xlabel="linear share of activation neurons",
-            ylabel="train acc − val acc (last epoch)",
-        )
-    fig.suptitle("Generalisation gap vs linear ratio")
-    _legend(fig, axes)
-    return fig
+    return _against_ratio(
+        summary,
+        "gen_gap",
+        "train acc − val acc (last epoch)",
+        "Generalisation gap vs linear ratio",
+        "no run has train and validation accuracy",
+        zero_line=True,
+    )
 
 
 def nonlinear_units_vs_accuracy(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
@@ -426,18 +375,7 @@ def nonlinear_units_vs_accuracy(summary: pd.DataFrame, runs: Mapping | None = No
     fig, axes = _panels(settings)
     for ax, s in zip(axes, settings, strict=True):
         g = df[df.setting == s]
-        for a in APPROACH_ORDER:
-            o = g[g.approach == a]
-            if len(o):
-                ax.scatter(
-                    o.nonlinear_units,
-                    o.test_acc,
-                    color=PALETTE[a],
-                    marker=MARKERS[a],
-                    s=45,
-                    label=a,
-                    zorder=3,
-                )
+        _scatter(ax, g, "nonlinear_units", "test_acc")
         ax.set(
             title=_title(s, g),
             xlabel="neurons that still apply their nonlinearity",

@@ -1,8 +1,8 @@
 """activation_analysis: one node per trained run of the sweep (pick runs with --namespaces)."""
 
-from kedro.pipeline import Pipeline, node
+from kedro.pipeline import Pipeline
 
-from ..runs import bind
+from ..runs import per_run
 from ..sweep_config import registered_specs
 from .nodes import analyse_run
 
@@ -10,22 +10,12 @@ PARAMS = ["params:dataset", "params:model", "params:activation_analysis"]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return sum(
-        (
-            Pipeline(
-                [
-                    node(
-                        bind(analyse_run, spec=s),
-                        inputs=["model", "model_input", *PARAMS],
-                        outputs=["activation_stats", "activation_tables"],
-                        name="analyse",
-                    )
-                ],
-                namespace=s.key,
-                inputs={"model_input"},
-                parameters=set(PARAMS),
-            )
-            for s in registered_specs()
-        ),
-        Pipeline([]),
+    return per_run(
+        analyse_run,
+        ["model", "model_input"],
+        ["activation_stats", "activation_tables"],
+        "analyse",
+        PARAMS,
+        registered_specs(),
+        free_inputs=("model_input",),
     )

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline, node
 
-from ..runs import bind
+from ..runs import per_run
 from ..sweep_config import registered_specs
 from .nodes import benchmark_run, benchmark_table, compare_latency
 
@@ -12,22 +12,15 @@ PARAMS = ["params:dataset", "params:model", "params:benchmark"]
 def create_pipeline(**kwargs) -> Pipeline:
     specs = registered_specs()
     rows = [f"benchmark_row_{s.key}" for s in specs]
-    runs = [
-        Pipeline(
-            [
-                node(
-                    bind(benchmark_run, spec=s),
-                    inputs=["model", "artifacts", *PARAMS],
-                    outputs=["benchmark_row", "benchmark_meta"],
-                    name="benchmark",
-                )
-            ],
-            namespace=s.key,
-            parameters=set(PARAMS),
-            outputs={"benchmark_row": row},
-        )
-        for s, row in zip(specs, rows, strict=True)
-    ]
+    runs = per_run(
+        benchmark_run,
+        ["model", "artifacts"],
+        ["benchmark_row", "benchmark_meta"],
+        "benchmark",
+        PARAMS,
+        specs,
+        outputs_for=lambda s: {"benchmark_row": f"benchmark_row_{s.key}"},
+    )
     compare = node(
         compare_latency,
         inputs=["models", "params:benchmark", *rows],
@@ -40,4 +33,4 @@ def create_pipeline(**kwargs) -> Pipeline:
         outputs="benchmark_table",
         name="benchmark_table",
     )
-    return sum(runs, Pipeline([])) + Pipeline([compare, table])
+    return runs + Pipeline([compare, table])

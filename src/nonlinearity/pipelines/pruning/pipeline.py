@@ -4,9 +4,9 @@ Reads each run's model, files and activation statistics (from activation_analysi
 and writes a new run, `<dataset>_<model>_pruned-<run>`, with its folded model.
 """
 
-from kedro.pipeline import Pipeline, node
+from kedro.pipeline import Pipeline
 
-from ..runs import bind
+from ..runs import per_run
 from ..sweep_config import registered_specs
 from .nodes import prune_run
 
@@ -21,22 +21,12 @@ PARAMS = [
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return sum(
-        (
-            Pipeline(
-                [
-                    node(
-                        bind(prune_run, spec=s),
-                        inputs=["model", "artifacts", "activation_tables", "model_input", *PARAMS],
-                        outputs=["pruned_model", "folded_model", "pruned_artifacts", "decisions"],
-                        name="prune",
-                    )
-                ],
-                namespace=s.key,
-                inputs={"model_input"},
-                parameters=set(PARAMS),
-            )
-            for s in registered_specs()
-        ),
-        Pipeline([]),
+    return per_run(
+        prune_run,
+        ["model", "artifacts", "activation_tables", "model_input"],
+        ["pruned_model", "folded_model", "pruned_artifacts", "decisions"],
+        "prune",
+        PARAMS,
+        registered_specs(),
+        free_inputs=("model_input",),
     )
