@@ -7,7 +7,7 @@ from typing import Any
 
 from .analysis import AnalysisConfig
 from .data import check_dataset, input_spec
-from .data.splits import check_fractions
+from .data.splits import NORMALIZE, check_fractions
 from .errors import ConfigError
 from .experiment import RunSpec, check_spec, parse_schedule, schedule_ratios
 from .layers import PATTERNS
@@ -105,6 +105,10 @@ def validate(params: Mapping[str, Any]) -> None:
     check_dataset(dataset)
     data = params.get("data") or {}
     check_fractions(data.get("val_fraction", 0.1), data.get("test_fraction", 0.2))
+    if data.get("normalize", "train") not in NORMALIZE:
+        raise ConfigError(
+            f"data.normalize {data['normalize']!r} is unknown; valid: {', '.join(NORMALIZE)}"
+        )
     TrainConfig.from_params(params.get("training"))
     BenchmarkConfig.from_params(params.get("benchmark"))
     AnalysisConfig.from_params(params.get("activation_analysis"))

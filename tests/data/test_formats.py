@@ -111,6 +111,22 @@ def test_imagenet_folder_subset_cap_and_resize(tmp_path):
     assert test[:, :, :, 10:].mean().item() == pytest.approx(60, abs=2)
 
 
+def test_imagenet_normalisation_for_pretrained_weights(tmp_path):
+    from nonlinearity.data import to_device
+
+    write_imagenet(tmp_path, classes=2, train=3, val=1)
+    raw = load_raw("imagenet", tmp_path)
+    data = {"image_size": 8, "normalize": "imagenet"}
+    splits = make_splits(raw, 0.5, 0.5, seed=0, data_params=data)
+    assert splits.mean == pytest.approx([123.675, 116.28, 103.53])
+    assert splits.std == pytest.approx([58.395, 57.12, 57.375])
+    x = to_device(splits, "cpu", augment=False).x_test
+    expected = (splits.x_test.float() / 255 - 0.485) / 0.229  # torchvision's Normalize
+    torch.testing.assert_close(x[:, 0], expected[:, 0], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ConfigError, match="data.normalize 'z' is unknown; valid: train, imagenet"):
+        make_splits(raw, 0.5, 0.5, seed=0, data_params={**data, "normalize": "z"})
+
+
 def test_imagenet_too_few_for_a_stratified_val_one_line(tmp_path):
     write_imagenet(tmp_path, classes=5, train=3, val=1)
     raw = load_raw("imagenet", tmp_path)

@@ -128,6 +128,27 @@ def decode_images(paths: np.ndarray, image_size: int) -> np.ndarray:
     return out
 
 
+NORMALIZE = ("train", "imagenet")
+# The statistics torchvision's ImageNet weights were trained with, on a 0..1 scale.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _image_stats(x_train: np.ndarray, normalize: str, pixel_max: float) -> tuple[list, list]:
+    """Per-channel mean and std: of the training split, or ImageNet's (pretrained weights)."""
+    if normalize not in NORMALIZE:
+        raise ConfigError(f"data.normalize {normalize!r} is unknown; valid: {', '.join(NORMALIZE)}")
+    if normalize == "imagenet":
+        if x_train.ndim != 4 or x_train.shape[1] != 3:
+            raise ConfigError("data.normalize 'imagenet' needs RGB images")
+        return [m * pixel_max for m in IMAGENET_MEAN], [s * pixel_max for s in IMAGENET_STD]
+    xf = x_train.astype(np.float64)
+    axes = (0, 2, 3) if xf.ndim == 4 else 0
+    mean = np.atleast_1d(xf.mean(axis=axes)).tolist()
+    std = np.atleast_1d(np.maximum(xf.std(axis=axes), 1e-8)).tolist()
+    return mean, std
+
+
 def _tabular_encoder(x_train) -> Any:
     """One-hot categoricals and standardised numerics, missing values imputed."""
     from sklearn.compose import ColumnTransformer
@@ -176,10 +197,7 @@ def make_splits(
         if x_train.dtype == object:  # file paths: decode after the split and caps
             size = int(data.get("image_size", 224))
             x_train, x_val, x_test = (decode_images(a, size) for a in (x_train, x_val, x_test))
-        xf = x_train.astype(np.float64)
-        axes = (0, 2, 3) if xf.ndim == 4 else 0
-        mean = np.atleast_1d(xf.mean(axis=axes)).tolist()
-        std = np.atleast_1d(np.maximum(xf.std(axis=axes), 1e-8)).tolist()
+        mean, std = _image_stats(x_train, data.get("normalize", "train"), raw.pixel_max)
         x_train, x_val, x_test = (t(np.ascontiguousarray(a)) for a in (x_train, x_val, x_test))
     elif raw.kind == "tabular":
         enc = _tabular_encoder(x_train)
