@@ -144,6 +144,36 @@ def test_resnet_head_folds_and_batchnorm_fuses():
     assert (folded(x) - ref).abs().max() <= 1e-4 * ref.abs().max()
 
 
+TINY_BERT = {
+    "name": "transformer",
+    "config": {
+        "hidden_size": 16,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "vocab_size": 30,
+        "max_position_embeddings": 16,
+    },
+}
+
+
+@pytest.mark.parametrize(("ratio", "macs"), [(0.05, 6432), (0.5, 4896), (1.0, 2848)])
+def test_transformer_ffns_fold_exactly(ratio, macs):
+    from nonlinearity.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(TINY_BERT, (8,), 2, "text").eval()
+    ids = torch.randint(1, 30, (6, 8))
+    ids[0, 5:] = 0  # padding
+    apply_approach(model, Approach("fixed", ratio=ratio, target="*intermediate*"), ids[:2])
+    folded = fold_model(model)
+    torch.testing.assert_close(folded(ids), model(ids), rtol=1e-5, atol=1e-5)
+    # per layer: 16x64 + 64x16 unfolded; merged: 16 x n + (n + 16) x 16
+    assert linear_macs(folded) == macs
+    units = nonlinear_units(folded, ids[:2])["nonlinear_units"]
+    assert units == nonlinear_units(model, ids[:2])["nonlinear_units"]
+
+
 def test_other_models_are_refused_with_one_line():
-    with pytest.raises(ConfigError, match="folding supports MLPs and ResNet heads"):
+    with pytest.raises(ConfigError, match="folding supports MLPs, ResNet heads and BERT-style"):
         fold_model(nn.GRU(3, 3))

@@ -166,9 +166,63 @@ def fold_mlp(model: nn.Sequential) -> FoldedMLP:
     return FoldedMLP(nodes).to(layers[0].linear.weight.device)
 
 
+class FoldedFFNInput(nn.Module):
+    """A transformer FFN's first half after folding: the nonlinear units, then (when the
+    linear ones merged into the output Linear) the FFN input itself as a skip."""
+
+    def __init__(self, dense: nn.Linear | None, act: nn.Module | None, skip: bool) -> None:
+        super().__init__()
+        self.dense = dense
+        self.act = act
+        self.skip = skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dense is None:
+            return x
+        h = self.act(self.dense(x)) if self.act is not None else self.dense(x)
+        return torch.cat([h, x], -1) if self.skip else h
+
+
+@torch.no_grad()
+def fold_ffn(model: nn.Module, site: str) -> bool:
+    """Fold one BERT-style FFN (`<layer>.intermediate` -> `<layer>.output.dense`) in place.
+
+    `out = W2 act(W1 x + b1) + b2`: the k linear units merge into the output Linear as
+    `W2[:, L] W1[L] x` when `d * d <= k * 2d`; returns whether it folded.
+    """
+    from .prune import linear_neighbours
+
+    act = model.get_submodule(site)
+    pair = linear_neighbours(model, site)
+    if pair is None or not isinstance(act, MaskedActivation):
+        return False
+    mask, plain_act = _nonlinear_mask(act, act.num_features)
+    lin, k = ~mask, int((~mask).sum())
+    w1, w2 = model.get_submodule(pair[0]), model.get_submodule(pair[1])
+    d_in, d_out = w1.in_features, w2.out_features
+    if not k or d_out * d_in > k * (d_in + d_out):
+        return False  # nothing to gain: the mixed activation stays
+    dtype = w1.weight.dtype
+    a, b = w1.weight.double(), w1.bias.double()
+    c, e = w2.weight.double(), w2.bias.double()
+    merged = c[:, lin] @ a[lin]
+    bias = c[:, lin] @ b[lin] + e
+    if mask.any():
+        first = _linear(a[mask], b[mask], dtype)
+        model.set_submodule(site.rpartition(".")[0], FoldedFFNInput(first, plain_act, True))
+        weight = torch.cat([c[:, mask], merged], 1)
+    else:
+        model.set_submodule(site.rpartition(".")[0], FoldedFFNInput(None, None, False))
+        weight = merged
+    model.set_submodule(pair[1], _linear(weight, bias, dtype).to(w2.weight.device))
+    return True
+
+
 def fold_model(model: nn.Module) -> nn.Module:
-    """Fold an MLP, or a ResNet's MLP head (and its BatchNorms into the convs)."""
+    """Fold an MLP, a ResNet's MLP head (and its BatchNorms into the convs), or the FFNs of
+    a transformer classifier."""
     from ..models.resnet import BackboneHead
+    from ..models.transformer import SequenceClassifier
 
     model = copy.deepcopy(model).eval()
     if isinstance(model, nn.Sequential):
@@ -178,7 +232,17 @@ def fold_model(model: nn.Module) -> nn.Module:
 
         backbone = fuse(model.backbone)  # conv + BatchNorm (eval) -> one conv
         return BackboneHead(backbone, fold_mlp(model.head), model.frozen).eval()
-    raise ConfigError(f"folding supports MLPs and ResNet heads; {type(model).__name__} is neither")
+    if isinstance(model, SequenceClassifier):
+        sites = [n for n, m in model.named_modules() if n.endswith("intermediate_act_fn")]
+        if not sites:
+            raise ConfigError("folding found no FFN (<layer>.intermediate) in this transformer")
+        for site in sites:
+            fold_ffn(model, site)
+        return model
+    raise ConfigError(
+        f"folding supports MLPs, ResNet heads and BERT-style transformers; "
+        f"{type(model).__name__} is none of them"
+    )
 
 
 def linear_macs(model: nn.Module) -> int:

@@ -230,9 +230,8 @@ def build_report(
     out += ["", "## 6. Limitations", ""]
     out += [
         "- Identity neurons cost as much as ReLU neurons until they are folded; only the "
-        "`pruning` runs' folded models (`data/06_models/folded/`) have fewer operations, and "
-        "only MLPs and MLP heads fold (transformer FFNs and conv channels are linearised, "
-        "not folded).",
+        "`pruning` runs' folded models (`data/06_models/folded/`) have fewer operations. "
+        "MLPs, MLP heads and transformer FFNs fold; conv channels are linearised, not folded.",
         "- The pruning thresholds are the guide's heuristics; statistics come from a sample "
         "of one split.",
         "- Confidence intervals need several seeds; settings with one seed show none.",
@@ -247,7 +246,7 @@ def build_report(
         )
     out += ["", "## 7. Future work", ""]
     out += [
-        "- Fold transformer FFNs (the same two-matrix product per layer).",
+        "- Fold linear conv channels (the composed kernel grows: worth it only for 1x1 convs).",
         "- Energy per sample on GPUs (`kedro run --pipeline=benchmark` records it where NVML "
         "is available) and robustness evaluation.",
         "- Adaptive ratio schedules during training.",
