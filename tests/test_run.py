@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -233,6 +234,7 @@ def test_kedro_viz_serves_every_pipeline(project, tmp_path):
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its server runs in a child process: stop the whole group
     )
     try:
         api = None
@@ -278,5 +280,9 @@ def test_kedro_viz_serves_every_pipeline(project, tmp_path):
         )
         assert shot.stat().st_size > 50_000  # the rendered graph, not a blank page
     finally:
-        viz.terminate()
-        viz.wait(timeout=30)
+        os.killpg(viz.pid, signal.SIGTERM)
+        try:
+            viz.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(viz.pid, signal.SIGKILL)
+            viz.wait(timeout=30)
