@@ -197,3 +197,30 @@ def test_report_is_filled_from_the_data(records):
         "Future work",
     ):
         assert heading in text
+
+
+def test_pruned_runs_against_fixed_and_folded_latency(records):
+    pruned = run("pruning", 0.955, 0.45, latency=1.6, source_run="digits_mlp_fixed_0_s0")
+    pruned["meta"]["folding"] = {"efficiency": {"latency": {"p50_latency_s": 0.8e-3}}}
+    records["digits_mlp_pruned-fixed_0_s0_s0"] = pruned
+    s = summary_table(records)
+    row = s.set_index("run").loc["digits_mlp_pruned-fixed_0_s0_s0"]
+    assert row.label == "pruned fixed_0" and row.folded_latency_p50_ms == pytest.approx(0.8)
+    f = findings(s, pd.DataFrame(), records)["settings"]["digits · mlp"]
+    (c,) = f["pruning_vs_fixed"]
+    # nearest fixed ratio is 50 %, averaged over its two seeds
+    assert (c["fixed_ratio"], c["fixed_seeds"]) == (0.5, 2)
+    assert c["fixed_test_acc"] == pytest.approx((0.968 + 0.962) / 2)
+    folded = f["latency_at_50"]["folded"]
+    assert folded["speedup"] == pytest.approx(2.0) and folded["run"].startswith("digits_mlp_pruned")
+    text = build_report(
+        findings(s, pd.DataFrame(), records),
+        s,
+        cross_architecture(s),
+        efficiency_ranking(s),
+        pd.DataFrame(),
+    )
+    assert "45 % linear after pruning digits_mlp_fixed_0_s0" in text
+    assert "−1.00 % against fixed 50 % linear from the start (96.50 %, mean of 2 seeds)" in text
+    assert "takes 0.800 ms against 1.600 ms unfolded" in text
+    assert "(1.33×): the mixed model is 1.33× as fast" in text

@@ -150,21 +150,23 @@ def findings(
             item["gated_layers"] = gated_layers
         pruned = g[g.approach == "pruning"]
         comparisons = []
+        fixed_means = f.groupby("nominal_ratio").test_acc.agg(["mean", "count"]).reset_index()
         for _, p in pruned.iterrows():
-            near = f.iloc[np.argsort(np.abs(f.nominal_ratio.to_numpy() - p.linear_ratio))][:1]
-            if len(near):
-                n = near.iloc[0]
-                comparisons.append(
-                    {
-                        "pruned_run": p["run"],
-                        "source_run": p["source_run"],
-                        "linear_ratio": float(p["linear_ratio"]),
-                        "test_acc": float(p["test_acc"]),
-                        "fixed_run": n["run"],
-                        "fixed_ratio": float(n["nominal_ratio"]),
-                        "fixed_test_acc": float(n["test_acc"]),
-                    }
-                )
+            if not len(fixed_means) or pd.isna(p.linear_ratio):
+                continue
+            # the fixed ratio nearest the pruned run's share, averaged over its seeds
+            n = fixed_means.iloc[int(np.argmin(np.abs(fixed_means.nominal_ratio - p.linear_ratio)))]
+            comparisons.append(
+                {
+                    "pruned_run": p["run"],
+                    "source_run": p["source_run"],
+                    "linear_ratio": float(p["linear_ratio"]),
+                    "test_acc": float(p["test_acc"]),
+                    "fixed_ratio": float(n["nominal_ratio"]),
+                    "fixed_test_acc": float(n["mean"]),
+                    "fixed_seeds": int(n["count"]),
+                }
+            )
         if comparisons:
             item["pruning_vs_fixed"] = comparisons
         out["settings"][setting] = item
