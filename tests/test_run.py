@@ -263,22 +263,26 @@ def test_kedro_viz_serves_every_pipeline(project, tmp_path):
         if browser is None:
             pytest.skip("no Chromium here (apt-get install chromium): the page was not rendered")
         shot = tmp_path / "viz.png"
-        subprocess.run(
-            [
-                browser,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--window-size=1400,900",
-                "--virtual-time-budget=15000",
-                f"--screenshot={shot}",
-                f"http://127.0.0.1:{port}/",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        assert shot.stat().st_size > 50_000  # the rendered graph, not a blank page
+        for budget_ms in (15_000, 45_000):  # a busy machine may need longer to draw the graph
+            subprocess.run(
+                [
+                    browser,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--window-size=1400,900",
+                    f"--virtual-time-budget={budget_ms}",
+                    f"--screenshot={shot}",
+                    f"http://127.0.0.1:{port}/",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=180,
+            )
+            if shot.stat().st_size > 50_000:
+                break
+        # the rendered graph, not a blank page (~25 KB)
+        assert shot.stat().st_size > 50_000, f"screenshot only {shot.stat().st_size} bytes"
     finally:
         os.killpg(viz.pid, signal.SIGTERM)
         try:

@@ -224,3 +224,13 @@ def test_pruned_runs_against_fixed_and_folded_latency(records):
     assert "−1.00 % against fixed 50 % linear from the start (96.50 %, mean of 2 seeds)" in text
     assert "takes 0.800 ms against 1.600 ms unfolded" in text
     assert "(1.33×): the mixed model is 1.33× as fast" in text
+
+
+def test_layer_sensitivity_is_relative_to_all_relu(records):
+    fig = FIGURES["layer_sensitivity"](summary_table(records), records)
+    bars = fig.axes[1].patches
+    # layerwise 0.94 against the seed mean of fixed 0 % (0.97, 0.96): one bar of -0.025 from zero
+    assert [round(b.get_width(), 6) for b in bars] == [-0.025]
+    del records["digits_mlp_fixed_0_s0"], records["digits_mlp_fixed_0_s1"]
+    fig = FIGURES["layer_sensitivity"](summary_table(records), records)
+    assert not fig.axes[1].patches and fig.axes[1].lines  # no baseline: accuracies as dots

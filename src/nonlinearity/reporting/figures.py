@@ -21,8 +21,11 @@ MARKERS = {"fixed": "o", "layerwise": "s", "gating": "D", "pruning": "^"}
 
 
 def _subplots(rows: int = 1, cols: int = 1, figsize=(6.0, 4.0), **kwargs):
-    """Figures without pyplot: no global state, no GUI backend, shown inline in notebooks."""
-    fig = Figure(figsize=figsize)
+    """Figures without pyplot: no global state, no GUI backend, shown inline in notebooks.
+
+    Constrained layout keeps suptitles, colour bars and figure legends clear of the panels.
+    """
+    fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.subplots(rows, cols, squeeze=False, **kwargs)
 
 
@@ -72,17 +75,14 @@ def _legend(fig: Figure, axes: list) -> None:
         if ax.get_legend():
             ax.get_legend().remove()
     if handles:
+        ncol = min(len(handles), max(2, int(fig.get_size_inches()[0] / 1.6)))
         fig.legend(
             list(handles.values()),
             list(handles),
-            loc="lower center",
-            ncol=min(len(handles), 5),
+            loc="outside lower center",
+            ncol=ncol,
             frameon=False,
-            bbox_to_anchor=(0.5, 0.0),
         )
-        fig.tight_layout(rect=(0, 0.08, 1, 0.95))
-    else:
-        fig.tight_layout(rect=(0, 0, 1, 0.95))
 
 
 def _title(setting: str, g: pd.DataFrame) -> str:
@@ -195,7 +195,7 @@ def latency_vs_accuracy(summary: pd.DataFrame, runs: Mapping | None = None) -> F
             ylabel="test accuracy",
             xlabel=f"p50 latency, ms per batch of {int(bs.iloc[0]) if len(bs) else '?'}",
         )
-    fig.suptitle("Latency vs accuracy (lower right is worse; the frontier is the best trade-off)")
+    fig.suptitle("Latency vs accuracy, with the Pareto frontier")
     _legend(fig, axes)
     return fig
 
@@ -218,7 +218,7 @@ def accuracy_vs_flops(summary: pd.DataFrame, runs: Mapping | None = None) -> Fig
         )
         ax.set_xlim(left=0)
         ax.margins(y=0.1)
-    fig.suptitle("Accuracy vs FLOPs (folding is where linear neurons save FLOPs)")
+    fig.suptitle("Accuracy vs FLOPs (only folding removes FLOPs)")
     _legend(fig, axes)
     return fig
 
@@ -267,7 +267,6 @@ def training_curves(summary: pd.DataFrame, runs: Mapping) -> Figure:
         _int_epochs(ax)
         ax.legend(fontsize=7, ncol=2, loc="lower right", title=None)
     fig.suptitle("Training curves (mean over seeds)")
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig
 
 
@@ -312,7 +311,6 @@ def gate_dynamics(summary: pd.DataFrame, runs: Mapping) -> Figure:
         row[1].set(title=f"{title}: share of α < 0.1", ylabel="share", ylim=(-0.02, 1.02))
         row[0].legend(fontsize=7, title=None)
     fig.suptitle("Gate dynamics during the soft phase")
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
     return fig
 
 
@@ -351,7 +349,6 @@ def alpha_distributions(summary: pd.DataFrame, runs: Mapping) -> Figure:
         )
         ax.tick_params(axis="x", labelrotation=30)
     fig.suptitle("Gate α per neuron, by layer (1 = ReLU, 0 = identity)")
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
     return fig
 
 
@@ -420,21 +417,32 @@ def layer_sensitivity(summary: pd.DataFrame, runs: Mapping) -> Figure:
         )
         heat_ax.set(title=f"{s}: linear share per layer", xlabel="", ylabel="")
         runs_lw = g[g.approach == "layerwise"].run
-        accs = [float(g[g.run == run].test_acc.iloc[0]) for run in runs_lw]
-        bar_ax.barh(list(mat.index), accs, color=PALETTE["layerwise"])
-        for i, a in enumerate(accs):
-            bar_ax.text(a, i, f" {a:.4f}", va="center", fontsize=8)
-        if not np.isnan(base):
-            bar_ax.axvline(base, color="k", ls="--", lw=1, label=f"all-ReLU {base:.4f}")
-            bar_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.28))
-        low = min([*accs, base if not np.isnan(base) else 1.0])
-        high = max([*accs, base if not np.isnan(base) else 0.0])
-        bar_ax.set_xlim(max(0.0, low - 0.05), high + 0.04)
-        bar_ax.set(title="test accuracy", xlabel="test accuracy")
-        bar_ax.xaxis.set_major_locator(MaxNLocator(4))
-        bar_ax.invert_yaxis()
-        bar_ax.set_yticklabels([])
-    fig.tight_layout()
+        accs = np.array([float(g[g.run == run].test_acc.iloc[0]) for run in runs_lw])
+        y = np.arange(len(accs))
+        if np.isnan(base):
+            # no all-ReLU run to compare with: the accuracies themselves, as dots
+            bar_ax.plot(accs, y, "o", color=PALETTE["layerwise"])
+            bar_ax.set(title="test accuracy (no all-ReLU run)", xlabel="test accuracy")
+            values = accs
+        else:
+            # the change against all-ReLU, from zero, so bar lengths compare honestly
+            values = accs - base
+            bar_ax.barh(y, values, color=PALETTE["layerwise"], height=0.5)
+            bar_ax.axvline(0, color="k", lw=1)
+            bar_ax.set(
+                title=f"test accuracy against all-ReLU ({base:.4f})",
+                xlabel="test accuracy − all-ReLU",
+            )
+            span = max(np.abs(values).max(), 1e-3)
+            bar_ax.set_xlim(-1.6 * span, 1.6 * span)
+        for i, (v, a) in enumerate(zip(values, accs, strict=True)):
+            bar_ax.text(
+                v, i, f" {a:.4f} ", va="center", ha="left" if v >= 0 else "right", fontsize=8
+            )
+        bar_ax.set_ylim(len(accs) - 0.5, -0.5)  # rows in the heatmap's order
+        bar_ax.set_yticks(y, [""] * len(y))
+        bar_ax.xaxis.set_major_locator(MaxNLocator(5))
+    fig.suptitle("Layer-wise sensitivity")
     return fig
 
 
