@@ -205,11 +205,18 @@ def test_notebook_runs_on_the_catalog(project):
 
 
 def _free_port() -> int:
+    """A free port below 49152: kedro viz refuses the ephemeral range the OS hands out for 0."""
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for port in random.sample(range(20_000, 49_000), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-49000")
 
 
 def test_kedro_viz_serves_every_pipeline(project, tmp_path):
@@ -219,6 +226,8 @@ def test_kedro_viz_serves_every_pipeline(project, tmp_path):
 
     port = _free_port()
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    log = tmp_path / "viz.log"
+    out = log.open("wb")
     viz = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("kedro")),
@@ -232,8 +241,8 @@ def test_kedro_viz_serves_every_pipeline(project, tmp_path):
         ],
         cwd=project,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
         start_new_session=True,  # its server runs in a child process: stop the whole group
     )
     try:
@@ -244,8 +253,10 @@ def test_kedro_viz_serves_every_pipeline(project, tmp_path):
                     api = json.load(r)
                 break
             except OSError:
+                if viz.poll() is not None:
+                    break  # it exited: the log says why
                 time.sleep(0.5)
-        assert api is not None, "kedro viz did not answer within 180 s"
+        assert api is not None, "kedro viz did not answer:\n" + log.read_text()[-3000:]
         pipelines = {p["id"] for p in api["pipelines"]}
         assert pipelines >= {
             "data_prep",
@@ -290,3 +301,4 @@ def test_kedro_viz_serves_every_pipeline(project, tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(viz.pid, signal.SIGKILL)
             viz.wait(timeout=30)
+        out.close()
