@@ -1,5 +1,10 @@
 """Errors that stop a run before any work, each with a one-line message."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 
 class NonlinearityError(Exception):
     """Base class: the message is the whole story, shown as one line."""
@@ -11,6 +16,16 @@ class ConfigError(NonlinearityError, ValueError):
 
 class DataUnavailableError(NonlinearityError, FileNotFoundError):
     """The data set's files are missing and cannot be fetched."""
+
+
+def check_settings(
+    params: Mapping[str, Any] | None, valid: Iterable[str], prefix: str
+) -> dict[str, Any]:
+    """`params` as a dict, or a ConfigError naming the first key not in `valid`."""
+    params, valid = dict(params or {}), sorted(valid)
+    if unknown := sorted(set(params) - set(valid)):
+        raise ConfigError(f"{prefix}.{unknown[0]} is not a setting; valid: {', '.join(valid)}")
+    return params
 
 
 def one_line(exc: BaseException) -> NonlinearityError | None:

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..data import Splits, to_device
 from ..device import resolve_device
-from ..errors import ConfigError
+from ..errors import ConfigError, check_settings
 from .stats import Thresholds, activation_stats, layer_table, stats_json
 
 SPLITS = ("train", "val", "test")
@@ -27,13 +27,7 @@ class AnalysisConfig:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> AnalysisConfig:
-        p = dict(params or {})
-        unknown = sorted(set(p) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ConfigError(
-                f"activation_analysis.{unknown[0]} is unknown; valid: "
-                f"{', '.join(cls.__dataclass_fields__)}"
-            )
+        p = check_settings(params, cls.__dataclass_fields__, "activation_analysis")
         split = p.get("split", "val")
         if split not in SPLITS:
             raise ConfigError(
@@ -51,7 +45,7 @@ class AnalysisConfig:
             int(p.get("samples", cls.samples)),
             int(p.get("batch_size", cls.batch_size)),
             p.get("device", "auto"),
-            Thresholds.from_params(p.get("thresholds")),
+            Thresholds.from_params(p.get("thresholds"), "activation_analysis.thresholds"),
         )
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_settings
 from ..layers.apply import find_activation_sites, plain
 from ..layers.mixed import MaskedActivation
 
@@ -54,13 +54,10 @@ class Thresholds:
     influential: float = 0.2  # nonlinear_score above this: an influential nonlinearity
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any] | None) -> Thresholds:
-        params = dict(params or {})
-        unknown = sorted(set(params) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ConfigError(
-                f"threshold {unknown[0]!r} is unknown; valid: {', '.join(cls.__dataclass_fields__)}"
-            )
+    def from_params(
+        cls, params: Mapping[str, Any] | None, prefix: str = "thresholds"
+    ) -> Thresholds:
+        params = check_settings(params, cls.__dataclass_fields__, prefix)
         for k, v in params.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
                 raise ConfigError(f"threshold {k} = {v!r} is invalid: give a number in [0, 1]")

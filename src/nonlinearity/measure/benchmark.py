@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..device import check_device, resolve_device
-from ..errors import ConfigError
+from ..errors import ConfigError, check_settings
 from .efficiency import latency, memory_mb, nonlinear_units, param_counts
 from .flops import flop_counts
 from .inputs import random_input
@@ -29,13 +29,7 @@ class BenchmarkConfig:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> BenchmarkConfig:
-        params = dict(params or {})
-        names = set(cls.__dataclass_fields__)
-        if unknown := sorted(set(params) - names):
-            raise ConfigError(
-                f"benchmark.{unknown[0]} is not a setting; valid: {', '.join(sorted(names))}"
-            )
-        cfg = cls(**params)
+        cfg = cls(**check_settings(params, cls.__dataclass_fields__, "benchmark"))
         sizes = cfg.batch_sizes
         if not sizes or any(not isinstance(b, int) or isinstance(b, bool) or b <= 0 for b in sizes):
             raise ConfigError(

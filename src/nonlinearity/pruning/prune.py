@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..analysis import Thresholds, layer_table
-from ..errors import ConfigError
+from ..errors import ConfigError, check_settings
 from ..layers.apply import ActivationSite, find_activation_sites, plain
 from ..layers.mixed import MixedActivation, linear_count
 
@@ -41,11 +41,8 @@ class PruneConfig:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> PruneConfig:
-        p = dict(params or {})
-        known = set(cls.__dataclass_fields__) | {"thresholds", "samples", "batch_size"}
-        unknown = sorted(set(p) - known)
-        if unknown:
-            raise ConfigError(f"pruning.{unknown[0]} is unknown; valid: {', '.join(sorted(known))}")
+        known = [*cls.__dataclass_fields__, "thresholds", "samples", "batch_size"]
+        p = check_settings(params, known, "pruning")
         cfg = cls(**{k: v for k, v in p.items() if k in cls.__dataclass_fields__})
         if cfg.level not in LEVELS:
             raise ConfigError(f"pruning.level {cfg.level!r} is unknown; valid: {', '.join(LEVELS)}")

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from ..device import check_device, resolve_device
-from ..errors import ConfigError
+from ..errors import ConfigError, check_settings
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("cosine", "none")
@@ -17,14 +17,7 @@ TEMPERATURE_SCHEDULES = ("exponential", "linear", "constant")
 
 
 def _from_params(cls, params: Mapping[str, Any] | None, prefix: str):
-    params = dict(params or {})
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(params) - names)
-    if unknown:
-        raise ConfigError(
-            f"{prefix}.{unknown[0]} is not a setting; valid: {', '.join(sorted(names))}"
-        )
-    return cls(**params)
+    return cls(**check_settings(params, (f.name for f in fields(cls)), prefix))
 
 
 def _positive_int(prefix: str, name: str, value: Any, allow_zero: bool = False) -> None:
