@@ -66,7 +66,9 @@ def test_layer_level_linearises_the_whole_layer():
         ({"level": "net"}, "pruning.level 'net' is unknown; valid: neuron, layer"),
         ({"budget": 2}, "pruning.budget 2 is invalid"),
         ({"finetune_epochs": -1}, "pruning.finetune_epochs -1 is invalid"),
-        ({"epochs": 1}, "pruning.epochs is not a setting; valid: batch_size, budget"),
+        ({"epochs": 1}, "pruning.epochs is not a setting; valid: budget, finetune_epochs"),
+        # set under activation_analysis, where they are used, never ignored here
+        ({"thresholds": {}}, "pruning.thresholds is not a setting"),
     ],
 )
 def test_bad_pruning_params_one_line(params, message):

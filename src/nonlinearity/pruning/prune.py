@@ -41,9 +41,8 @@ class PruneConfig:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> PruneConfig:
-        known = [*cls.__dataclass_fields__, "thresholds", "samples", "batch_size"]
-        p = check_settings(params, known, "pruning")
-        cfg = cls(**{k: v for k, v in p.items() if k in cls.__dataclass_fields__})
+        # the thresholds and the sample come from activation_analysis's settings
+        cfg = cls(**check_settings(params, cls.__dataclass_fields__, "pruning"))
         if cfg.level not in LEVELS:
             raise ConfigError(f"pruning.level {cfg.level!r} is unknown; valid: {', '.join(LEVELS)}")
         if cfg.budget is not None and (
