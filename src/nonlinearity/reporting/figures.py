@@ -89,6 +89,29 @@ def _title(setting: str, g: pd.DataFrame) -> str:
     return setting + (" (synthetic data)" if g.synthetic.any() else "")
 
 
+def _by_setting(
+    summary: pd.DataFrame,
+    needed: list[str],
+    title: str,
+    empty: str,
+    draw: Callable[[Any, pd.DataFrame], None],
+) -> Figure:
+    """One panel per setting over the runs that have every `needed` column; `draw(ax, runs)`."""
+    df = summary.dropna(subset=needed)
+    if df.empty:
+        return _empty(title, empty)
+    _style()
+    settings = sorted(df.setting.unique())
+    fig, axes = _panels(settings)
+    for ax, s in zip(axes, settings, strict=True):
+        g = df[df.setting == s]
+        draw(ax, g)
+        ax.set_title(_title(s, g))
+    fig.suptitle(title)
+    _legend(fig, axes)
+    return fig
+
+
 def _scatter(ax, g: pd.DataFrame, x: str, y: str, approaches=APPROACH_ORDER, scale=1.0) -> None:
     """One marker style per approach."""
     for a in approaches:
@@ -118,14 +141,8 @@ def _against_ratio(
     summary: pd.DataFrame, y: str, ylabel: str, title: str, empty: str, zero_line: bool = False
 ) -> Figure:
     """`y` against the linear share: fixed ratios as mean ± 95 % CI over seeds, others as points."""
-    df = summary.dropna(subset=[y, "linear_ratio"])
-    if df.empty:
-        return _empty(title, empty)
-    _style()
-    settings = sorted(df.setting.unique())
-    fig, axes = _panels(settings)
-    for ax, s in zip(axes, settings, strict=True):
-        g = df[df.setting == s]
+
+    def draw(ax, g: pd.DataFrame) -> None:
         fixed = g[(g.approach == "fixed") & (g.pattern.fillna("random") == "random")]
         if len(fixed):
             sns.lineplot(
@@ -141,15 +158,9 @@ def _against_ratio(
         _scatter(ax, g, "linear_ratio", y, ("layerwise", "gating", "pruning"))
         if zero_line:
             ax.axhline(0, color="grey", lw=0.8)
-        ax.set(
-            title=_title(s, g),
-            xlabel="linear share of activation neurons",
-            ylabel=ylabel,
-            xlim=(-0.05, 1.05),
-        )
-    fig.suptitle(title)
-    _legend(fig, axes)
-    return fig
+        ax.set(xlabel="linear share of activation neurons", ylabel=ylabel, xlim=(-0.05, 1.05))
+
+    return _by_setting(summary, [y, "linear_ratio"], title, empty, draw)
 
 
 def accuracy_vs_ratio(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
@@ -171,14 +182,7 @@ def _pareto(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def latency_vs_accuracy(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
-    df = summary.dropna(subset=["latency_p50_ms", "test_acc"])
-    if df.empty:
-        return _empty("Latency vs accuracy", "no run has a latency measurement")
-    _style()
-    settings = sorted(df.setting.unique())
-    fig, axes = _panels(settings)
-    for ax, s in zip(axes, settings, strict=True):
-        g = df[df.setting == s]
+    def draw(ax, g: pd.DataFrame) -> None:
         _scatter(ax, g, "latency_p50_ms", "test_acc")
         folded = g[g.approach == "pruning"].dropna(subset=["folded_latency_p50_ms"])
         _folded(ax, folded, "folded_latency_p50_ms")
@@ -191,36 +195,34 @@ def latency_vs_accuracy(summary: pd.DataFrame, runs: Mapping | None = None) -> F
         ax.margins(x=0.08, y=0.1)
         bs = g.latency_batch_size.dropna()
         ax.set(
-            title=_title(s, g),
             ylabel="test accuracy",
             xlabel=f"p50 latency, ms per batch of {int(bs.iloc[0]) if len(bs) else '?'}",
         )
-    fig.suptitle("Latency vs accuracy, with the Pareto frontier")
-    _legend(fig, axes)
-    return fig
+
+    return _by_setting(
+        summary,
+        ["latency_p50_ms", "test_acc"],
+        "Latency vs accuracy, with the Pareto frontier",
+        "no run has a latency measurement",
+        draw,
+    )
 
 
 def accuracy_vs_flops(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
-    df = summary.dropna(subset=["linear_flops", "test_acc"])
-    if df.empty:
-        return _empty("Accuracy vs linear FLOPs", "no run has a FLOP count")
-    _style()
-    settings = sorted(df.setting.unique())
-    fig, axes = _panels(settings)
-    for ax, s in zip(axes, settings, strict=True):
-        g = df[df.setting == s]
+    def draw(ax, g: pd.DataFrame) -> None:
         _scatter(ax, g, "linear_flops", "test_acc", scale=1e6)
         _folded(ax, g[g.approach == "pruning"].dropna(subset=["folded_flops"]), "folded_flops", 1e6)
-        ax.set(
-            title=_title(s, g),
-            xlabel="Linear/Conv FLOPs per sample (millions)",
-            ylabel="test accuracy",
-        )
+        ax.set(xlabel="Linear/Conv FLOPs per sample (millions)", ylabel="test accuracy")
         ax.set_xlim(left=0)
         ax.margins(y=0.1)
-    fig.suptitle("Accuracy vs FLOPs (only folding removes FLOPs)")
-    _legend(fig, axes)
-    return fig
+
+    return _by_setting(
+        summary,
+        ["linear_flops", "test_acc"],
+        "Accuracy vs FLOPs (only folding removes FLOPs)",
+        "no run has a FLOP count",
+        draw,
+    )
 
 
 def training_curves(summary: pd.DataFrame, runs: Mapping) -> Figure:
@@ -364,23 +366,17 @@ def generalisation_gap(summary: pd.DataFrame, runs: Mapping | None = None) -> Fi
 
 
 def nonlinear_units_vs_accuracy(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
-    df = summary.dropna(subset=["nonlinear_units", "test_acc"])
-    if df.empty:
-        return _empty("Nonlinear units vs accuracy", "no run has a nonlinear unit count")
-    _style()
-    settings = sorted(df.setting.unique())
-    fig, axes = _panels(settings)
-    for ax, s in zip(axes, settings, strict=True):
-        g = df[df.setting == s]
+    def draw(ax, g: pd.DataFrame) -> None:
         _scatter(ax, g, "nonlinear_units", "test_acc")
-        ax.set(
-            title=_title(s, g),
-            xlabel="neurons that still apply their nonlinearity",
-            ylabel="test accuracy",
-        )
-    fig.suptitle("Nonlinear units vs accuracy")
-    _legend(fig, axes)
-    return fig
+        ax.set(xlabel="neurons that still apply their nonlinearity", ylabel="test accuracy")
+
+    return _by_setting(
+        summary,
+        ["nonlinear_units", "test_acc"],
+        "Nonlinear units vs accuracy",
+        "no run has a nonlinear unit count",
+        draw,
+    )
 
 
 def layer_sensitivity(summary: pd.DataFrame, runs: Mapping) -> Figure:
