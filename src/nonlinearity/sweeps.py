@@ -7,8 +7,8 @@ from typing import Any
 
 from .analysis import AnalysisConfig
 from .data import check_dataset, input_spec
-from .data.splits import NORMALIZE, check_fractions
-from .errors import ConfigError
+from .data.splits import check_fractions, check_normalize
+from .errors import ConfigError, check_settings
 from .experiment import RunSpec, check_spec, parse_schedule, schedule_ratios
 from .layers import PATTERNS
 from .measure.benchmark import BenchmarkConfig
@@ -93,7 +93,7 @@ def gated_specs(params: Mapping[str, Any] | None) -> list[RunSpec]:
 
 def check_tolerance(params: Mapping[str, Any] | None) -> float:
     """`reporting.tolerance`: an absolute accuracy in [0, 1)."""
-    tol = (params or {}).get("tolerance", 0.01)
+    tol = check_settings(params, ["tolerance"], "reporting").get("tolerance", 0.01)
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < 1:
         raise ConfigError(f"reporting.tolerance {tol!r} is invalid: an accuracy in [0, 1)")
     return float(tol)
@@ -105,10 +105,7 @@ def validate(params: Mapping[str, Any]) -> None:
     check_dataset(dataset)
     data = params.get("data") or {}
     check_fractions(data.get("val_fraction", 0.1), data.get("test_fraction", 0.2))
-    if data.get("normalize", "train") not in NORMALIZE:
-        raise ConfigError(
-            f"data.normalize {data['normalize']!r} is unknown; valid: {', '.join(NORMALIZE)}"
-        )
+    check_normalize(data.get("normalize", "train"))
     TrainConfig.from_params(params.get("training"))
     BenchmarkConfig.from_params(params.get("benchmark"))
     AnalysisConfig.from_params(params.get("activation_analysis"))

@@ -134,10 +134,14 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _image_stats(x_train: np.ndarray, normalize: str, pixel_max: float) -> tuple[list, list]:
-    """Per-channel mean and std: of the training split, or ImageNet's (pretrained weights)."""
+def check_normalize(normalize: object) -> None:
     if normalize not in NORMALIZE:
         raise ConfigError(f"data.normalize {normalize!r} is unknown; valid: {', '.join(NORMALIZE)}")
+
+
+def _image_stats(x_train: np.ndarray, normalize: str, pixel_max: float) -> tuple[list, list]:
+    """Per-channel mean and std: of the training split, or ImageNet's (pretrained weights)."""
+    check_normalize(normalize)
     if normalize == "imagenet":
         if x_train.ndim != 4 or x_train.shape[1] != 3:
             raise ConfigError("data.normalize 'imagenet' needs RGB images")
