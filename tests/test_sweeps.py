@@ -65,6 +65,7 @@ def test_patterns_and_seeds_multiply(params):
         (("benchmark", "train_steps"), 0, "benchmark.train_steps = 0 is invalid"),
         (("data", "val_fraction"), 1.0, "data.val_fraction 1.0 must lie strictly between 0 and 1"),
         (("data", "normalize"), "z", "data.normalize 'z' is unknown; valid: train, imagenet"),
+        (("activation_analysis", "device"), "tpu", "activation_analysis.device 'tpu' is unknown"),
         (("reporting", "tolerance"), 1.0, "reporting.tolerance 1.0 is invalid"),
         (("reporting", "tol"), 0.02, "reporting.tol is not a setting; valid: tolerance"),
     ],

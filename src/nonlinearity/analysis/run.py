@@ -10,7 +10,7 @@ import pandas as pd
 from torch import nn
 
 from ..data import Splits, to_device
-from ..device import resolve_device
+from ..device import check_device, resolve_device
 from ..errors import ConfigError, check_settings
 from .stats import Thresholds, activation_stats, layer_table, stats_json
 
@@ -39,7 +39,7 @@ class AnalysisConfig:
                 raise ConfigError(
                     f"activation_analysis.{key} = {v!r} is invalid: must be a positive integer"
                 )
-        resolve_device(p.get("device", "auto"))
+        check_device(p.get("device", "auto"), "activation_analysis.device")
         return cls(
             split,
             int(p.get("samples", cls.samples)),
