@@ -20,6 +20,7 @@ from torch import nn
 
 from .data import Splits, to_device
 from .errors import ConfigError
+from .history import linear_share
 from .layers import Approach, GatedActivation, apply_approach
 from .measure import efficiency
 from .models import BackboneHead, build_model, resolve_target
@@ -211,7 +212,7 @@ def run_experiment(
             "test_acc": test_acc,
             "test_loss": test_loss,
             **{f"test_{k}": v for k, v in test.items() if k.startswith("top")},
-            "linear_ratio": _linear_ratio(last["gating"]),
+            "linear_ratio": linear_share(last["gating"]),
             "train_time_s": train_time,
         },
         **({"gates_before_hardening": soft_alphas} if soft_alphas else {}),
@@ -249,11 +250,3 @@ def _schedule_meta(schedule: Mapping[int, float] | tuple[float, ...]) -> Any:
     if isinstance(schedule, tuple):
         return list(schedule)
     return {str(k): v for k, v in schedule.items()} or None
-
-
-def _linear_ratio(stats: list[dict]) -> float | None:
-    """Share of activation neurons that are linear: 1 - weighted mean alpha."""
-    total = sum(s["num_features"] for s in stats)
-    if not total:
-        return None
-    return sum(s["num_features"] * (1 - s["alpha_mean"]) for s in stats) / total

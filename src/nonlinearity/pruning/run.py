@@ -16,6 +16,7 @@ from torch import nn
 from ..analysis import Thresholds
 from ..data import Splits, to_device
 from ..errors import ConfigError
+from ..history import linear_share
 from ..layers.apply import find_activation_sites, layer_stats
 from ..measure.efficiency import efficiency
 from ..models import resolve_target
@@ -38,15 +39,13 @@ def pruned_run_name(source: str, key: str) -> str:
 def _record(model: nn.Module, data, cfg: TrainConfig, stage: str) -> dict[str, Any]:
     m = evaluate_metrics(model, data.x_val, data.y_val, cfg.eval_batch_size, cfg.amp, data.topk)
     sites = layer_stats(model)
-    total = sum(s["num_features"] for s in sites)
-    linear = sum(s["num_features"] * (1 - s["alpha_mean"]) for s in sites)
     return {
         "epoch": "post_prune",
         "phase": stage,
         "val_loss": m["loss"],
         "val_acc": m["acc"],
         **{f"val_{k}": v for k, v in m.items() if k.startswith("top")},
-        "linear_ratio": linear / total if total else None,
+        "linear_ratio": linear_share(sites),
         "gating": sites,
     }
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..history import linear_share
+
 log = logging.getLogger(__name__)
 
 FILES = ("history", "meta", "activation_stats")
@@ -48,13 +50,6 @@ def collect_runs(partitions: Mapping[str, Callable[[], Any]]) -> dict[str, dict[
             continue
         runs[run] = record
     return runs
-
-
-def _weighted_linear_share(gating: list[dict]) -> float | None:
-    total = sum(s["num_features"] for s in gating)
-    if not total:
-        return None
-    return sum(s["num_features"] * (1 - s["alpha_mean"]) for s in gating) / total
 
 
 def _last(history: list[dict], key: str, phases: tuple[str, ...] | None = None) -> Any:
@@ -107,7 +102,7 @@ def summary_row(run: str, record: Mapping[str, Any]) -> dict[str, Any]:
         "nominal_ratio": cfg.get("linear_ratio") if approach == "fixed" else None,
         "linear_ratio": metrics.get("linear_ratio"),
         # gated: 1 - mean alpha at the end of the soft phase (before hardening)
-        "soft_linear_ratio": _weighted_linear_share(soft[-1]["gating"])
+        "soft_linear_ratio": linear_share(soft[-1]["gating"])
         if approach == "gating" and soft
         else None,
         "val_acc": val_acc,
