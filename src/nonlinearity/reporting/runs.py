@@ -52,9 +52,10 @@ def collect_runs(partitions: Mapping[str, Callable[[], Any]]) -> dict[str, dict[
     return runs
 
 
-def _last(history: list[dict], key: str, phases: tuple[str, ...] | None = None) -> Any:
+def _last(history: list[dict], key: str) -> Any:
+    """The latest record's value of `key`, skipping records without one."""
     for r in reversed(history):
-        if key in r and r[key] is not None and (phases is None or r.get("phase") in phases):
+        if r.get(key) is not None:
             return r[key]
     return None
 
