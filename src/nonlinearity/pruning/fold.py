@@ -115,6 +115,12 @@ def _linear(weight: torch.Tensor, bias: torch.Tensor, dtype: torch.dtype) -> nn.
     return lin
 
 
+def _merge_pays(k: int, d: int, out: int) -> bool:
+    """Merging k linear units (d inputs, out outputs) costs `out * d` multiply-adds against
+    `k * (d + out)` through them: worth it when no more."""
+    return k > 0 and out * d <= k * (d + out)
+
+
 @torch.no_grad()
 def fold_mlp(model: nn.Sequential) -> FoldedMLP:
     """The exact folded equal of an MLP whose activations are plain, mixed or hardened."""
@@ -139,7 +145,7 @@ def fold_mlp(model: nn.Sequential) -> FoldedMLP:
         b_next = nxt.linear.bias.double().cpu()
         lin = ~mask
         k, d, out = int(lin.sum()), sum(dims[s] for s in expr), w_next.shape[0]
-        if k and out * d <= k * (d + out):  # merge the linear part into the next layer
+        if _merge_pays(k, d, out):  # merge the linear part into the next layer
             new_expr = {s: w_next[:, lin] @ w[lin] for s, w in expr.items()}
             new_bias = w_next[:, lin] @ bias[lin] + b_next
             if mask.any():
@@ -200,7 +206,7 @@ def fold_ffn(model: nn.Module, site: str) -> bool:
     lin, k = ~mask, int((~mask).sum())
     w1, w2 = model.get_submodule(pair[0]), model.get_submodule(pair[1])
     d_in, d_out = w1.in_features, w2.out_features
-    if not k or d_out * d_in > k * (d_in + d_out):
+    if not _merge_pays(k, d_in, d_out):
         return False  # nothing to gain: the mixed activation stays
     dtype = w1.weight.dtype
     a, b = w1.weight.double(), w1.bias.double()
