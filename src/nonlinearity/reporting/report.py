@@ -32,8 +32,9 @@ def _speed_words(speedup: float) -> str:
     if speedup > 1 / 1.1:
         return "no gain beyond timing noise, as unfolded identity neurons cost what ReLUs do"
     return (
-        "slower: unfolded, a mixed activation costs a little more than a ReLU, and runs "
-        "timed one by one are noisy (`kedro run --pipeline=benchmark` times them interleaved)"
+        "the mixed model is slower here, as an unfolded mixed activation costs a little more "
+        "than a ReLU and runs timed one by one are noisy (`kedro run --pipeline=benchmark` "
+        "times them interleaved)"
     )
 
 
