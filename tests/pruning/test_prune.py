@@ -137,3 +137,33 @@ def test_decisions_for_another_model_are_refused():
     d = decide(table([0.5] * 5, [0.5] * 5, [0.3] * 5), Thresholds(), PruneConfig())
     with pytest.raises(ConfigError, match="run activation_analysis again"):
         apply_decisions(model, d, torch.zeros(2, 4))
+
+
+def test_dead_neurons_that_stay_are_recorded_as_nonlinear():
+    torch.manual_seed(0)
+    conv = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(16, 3)
+    ).eval()
+    with torch.no_grad():  # channel 2 never fires: dead, but a conv channel is not removable
+        conv[0].weight[2] = 0.0
+        conv[0].bias[2] = -1.0
+    x = torch.randn(50, 1, 4, 4)
+    d = decide(activation_stats(conv, x), Thresholds(), PruneConfig())
+    assert d.decision.tolist() == ["nonlinear", "nonlinear", "dead", "nonlinear"]
+    done = apply_decisions(conv, d, x[:2])
+    assert done["1"] == {"neurons_before": 4, "removed_dead": 0, "linear": 0, "nonlinear": 4}
+    assert d.loc[2, ["decision", "reason"]].tolist() == ["nonlinear", "dead, not removable here"]
+
+    mlp = build_mlp(MLPConfig(4, 3, [3, 5])).eval()
+    with torch.no_grad():  # every neuron of layer 0 dead: the least dead one stays
+        mlp.fc0.weight.zero_()
+        mlp.fc0.bias.copy_(torch.tensor([-1.0, -1.0, -1.0]))
+    neurons = activation_stats(mlp, torch.randn(50, 4))
+    neurons.loc[neurons.layer == "act0", "negative_frac"] = [1.0, 0.97, 1.0]
+    d = decide(neurons, Thresholds(), PruneConfig())
+    done = apply_decisions(mlp, d, torch.randn(2, 4))
+    assert done["act0"]["removed_dead"] == 2 and mlp.fc0.out_features == 1
+    kept = d[(d.layer == "act0") & (d.neuron == 1)]
+    assert kept[["decision", "reason"]].values.tolist() == [
+        ["nonlinear", "dead, last of its layer"]
+    ]

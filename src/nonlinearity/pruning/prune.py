@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -155,7 +156,11 @@ def _shrink(linear: nn.Linear, keep: torch.Tensor, dim: int) -> nn.Linear:
 def apply_decisions(
     model: nn.Module, decisions: pd.DataFrame, example: torch.Tensor
 ) -> dict[str, Any]:
-    """Linearise and remove neurons in place; returns what was done, per layer."""
+    """Linearise and remove neurons in place; returns what was done, per layer.
+
+    Dead neurons that cannot be removed (no plain Linear on both sides, or the last one of
+    a layer) stay nonlinear, and their rows in `decisions` say so.
+    """
     sites: dict[str, ActivationSite] = {
         s.name: s for s in find_activation_sites(model, example, "all")
     }
@@ -178,13 +183,14 @@ def apply_decisions(
             continue
         dead = torch.as_tensor(decision == "dead")
         neighbours = linear_neighbours(model, name)
-        if dead.any() and neighbours is None:  # not removable here: stays as it is
-            dead[:] = False
-            decision = ["nonlinear" if d == "dead" else d for d in decision]
-        if dead.all():  # a layer cannot vanish: its least dead neuron stays
-            dead[int(g["negative_frac"].to_numpy().argmin())] = False
-            decision = list(decision)
-            decision[int(g["negative_frac"].to_numpy().argmin())] = "nonlinear"
+        kept = dead.clone() if neighbours is None else torch.zeros_like(dead)
+        if dead.all() and neighbours is not None:  # a layer cannot vanish
+            kept[int(g["negative_frac"].to_numpy().argmin())] = True  # its least dead stays
+        if kept.any():
+            dead &= ~kept
+            decision = np.where(kept.numpy(), "nonlinear", decision)
+            why = "dead, not removable here" if neighbours is None else "dead, last of its layer"
+            decisions.loc[g.index[kept.numpy()], ["decision", "reason"]] = ["nonlinear", why]
         keep = ~dead
         act = plain(site.module)
         mask = torch.as_tensor([d == "nonlinear" for d in decision])[keep]
