@@ -37,3 +37,7 @@ def one_line(exc: BaseException) -> NonlinearityError | None:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+class RawFormatError(NonlinearityError, ValueError):
+    """A raw data file does not match its format: the file, the line, expected vs found."""

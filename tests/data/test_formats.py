@@ -1,14 +1,19 @@
-"""Each loader on small files in its real format, written here; offline, one line each."""
+"""Each loader on small files in its real format, written here; offline, one line each.
+
+Each format's defects (`data/schema.py`) stop the load with one exact line: the file,
+the line or item, what was expected.
+"""
 
 import pickle
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
 from nonlinearity.data import load_raw, make_splits
-from nonlinearity.data.sources import CIFAR10_FILES
-from nonlinearity.errors import ConfigError, DataUnavailableError
+from nonlinearity.data.sources import ADULT_COLUMNS, CIFAR10_FILES
+from nonlinearity.errors import ConfigError, DataUnavailableError, RawFormatError
 
 
 def offline(monkeypatch):
@@ -66,6 +71,73 @@ def test_cifar10_reads_python_batches(tmp_path):
     splits = make_splits(raw, 0.2, 0.5, seed=0)
     assert splits.sizes() == {"train": 80, "val": 20, "test": 20}
     assert splits.augment and len(splits.mean) == 3
+
+
+def write_pickle(path, obj):
+    with open(path, "wb") as f:
+        pickle.dump(obj, f)
+
+
+ROW = "(a 32x32 RGB image per row; N = 10,000 as shipped)"
+CIFAR_DEFECTS = {  # batch (or meta) written in place of data_batch_3 -> error after "<file>"
+    "wrong row width": (
+        {"data": np.zeros((20, 3071), np.uint8), "labels": [0] * 20},
+        f": data is (20, 3071) uint8, expected (N, 3072) uint8 {ROW}",
+    ),
+    "not uint8": (
+        {"data": np.zeros((20, 3072), np.int64), "labels": [0] * 20},
+        f": data is (20, 3072) int64, expected (N, 3072) uint8 {ROW}",
+    ),
+    "flat data": (
+        {"data": np.zeros(20 * 3072, np.uint8), "labels": [0] * 20},
+        f": data is (61440,) uint8, expected (N, 3072) uint8 {ROW}",
+    ),
+    "label out of range": (
+        {"data": np.zeros((20, 3072), np.uint8), "labels": [0] * 6 + [10] + [0] * 13},
+        " item 7: label 10, expected 0-9",
+    ),
+    "labels short": (
+        {"data": np.zeros((20, 3072), np.uint8), "labels": [0] * 19},
+        ": 19 labels, expected 20, one per row of data",
+    ),
+    "cifar-100 keys": (
+        {"data": np.zeros((20, 3072), np.uint8), "fine_labels": [0] * 20},
+        ": keys ['data', 'fine_labels'], expected a dict with keys data, labels",
+    ),
+    "not a dict": ([1, 2], ": keys list, expected a dict with keys data, labels"),
+}
+
+
+@pytest.mark.parametrize("defect", list(CIFAR_DEFECTS))
+def test_cifar10_batch_defect_one_exact_line(tmp_path, defect):
+    batch, expected = CIFAR_DEFECTS[defect]
+    write_cifar(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    write_pickle(path, batch)
+    with pytest.raises(RawFormatError) as info:
+        load_raw("cifar10", tmp_path)
+    assert str(info.value) == f"{path}{expected}"
+
+
+def test_cifar10_truncated_batch_and_wrong_meta_one_line(tmp_path):
+    write_cifar(tmp_path)
+    folder = tmp_path / "cifar-10-batches-py"
+    data = (folder / "test_batch").read_bytes()
+    (folder / "test_batch").write_bytes(data[: len(data) // 2])
+    with pytest.raises(RawFormatError) as info:
+        load_raw("cifar10", tmp_path)
+    one_line(
+        info, f"{folder / 'test_batch'}: does not unpickle (", "expected a CIFAR-10 python batch"
+    )
+
+    write_pickle(folder / "test_batch", {"data": np.zeros((4, 3072), np.uint8), "labels": [1] * 4})
+    write_pickle(folder / "batches.meta", {"label_names": ["cat", "dog"]})
+    with pytest.raises(RawFormatError) as info:
+        load_raw("cifar10", tmp_path)
+    assert str(info.value) == (
+        f"{folder / 'batches.meta'}: label_names ['cat', 'dog'], expected airplane, automobile, "
+        "bird, cat, deer, dog, frog, horse, ship, truck"
+    )
 
 
 def test_cifar10_offline_one_line(tmp_path, monkeypatch):
@@ -142,6 +214,42 @@ def test_imagenet_fewer_than_five_classes_reports_top1_only(tmp_path):
     assert splits.topk == (1,)
 
 
+def test_imagenet_folder_defects_one_exact_line(tmp_path):
+    wnids = write_imagenet(tmp_path, classes=2, train=2, val=1)
+    train, val = tmp_path / "imagenet" / "train", tmp_path / "imagenet" / "val"
+
+    def error():
+        with pytest.raises(RawFormatError) as info:
+            load_raw("imagenet", tmp_path)
+        return str(info.value)
+
+    (train / "cats").mkdir()  # a class folder that is not a wnid
+    assert error() == (
+        f"{train / 'cats'}: folder name 'cats' is not a WordNet id, "
+        "expected n and 8 digits (e.g. n01440764)"
+    )
+    (train / "cats").rmdir()
+    (train / "n09999999").mkdir()  # a class without images
+    (train / "n09999999" / "notes.txt").write_text("to do")
+    assert error() == f"{train / 'n09999999'}: no images, expected at least one .JPEG, .jpg or .png"
+    (train / "n09999999" / "notes.txt").unlink()
+    (train / "n09999999").rmdir()
+    bad = train / wnids[1] / "broken.JPEG"  # an HTML error page saved as a JPEG
+    bad.write_bytes(b"<html><head>404</head></html>")
+    assert error() == f"{bad}: starts with b'<html><h', expected a JPEG or PNG image that decodes"
+    bad.write_bytes(b"")
+    assert error() == f"{bad}: starts with b'', expected a JPEG or PNG image that decodes"
+    bad.unlink()
+    (val / "ILSVRC2012_val_00000001.JPEG").write_bytes(
+        next((train / wnids[0]).iterdir()).read_bytes()
+    )
+    assert error() == (
+        f"{val}: 1 image directly in the folder (e.g. ILSVRC2012_val_00000001.JPEG), expected "
+        "them in <wnid>/ class folders (ImageNet's val ships flat: sort it into class folders "
+        "by the devkit's labels)"
+    )
+
+
 def test_imagenet_missing_one_line(tmp_path):
     with pytest.raises(DataUnavailableError) as info:
         load_raw("imagenet", tmp_path)
@@ -178,15 +286,18 @@ ADULT_TEST = """\
 38, Private, 89814, HS-grad, 9, Married-civ-spouse, Farming-fishing, Husband, White, Male, 0, 0, 50, United-States, <=50K.
 28, Local-gov, 336951, Assoc-acdm, 12, Married-civ-spouse, Protective-serv, Husband, White, Male, 0, 0, 40, United-States, >50K.
 44, Private, 160323, Some-college, 10, Married-civ-spouse, Machine-op-inspct, Husband, Black, Male, 7688, 0, 40, United-States, >50K.
-18, ?, 103497, Some-college, 10, Never-married, ?, Own-child, White, Female, 0, 0, 30, Narnia, <=50K.
+18, ?, 103497, Some-college, 10, Never-married, ?, Own-child, White, Female, 0, 0, 30, Scotland, <=50K.
 """
 
 
-def write_adult(root):
+def write_adult(root, data=ADULT_DATA + "\n", test=ADULT_TEST):
+    """The UCI pair; adult.data ends in a blank line, as shipped. None: leave the file out."""
     folder = root / "adult"
     folder.mkdir()
-    (folder / "adult.data").write_text(ADULT_DATA + "\n")  # the UCI file ends in a blank line
-    (folder / "adult.test").write_text(ADULT_TEST)
+    for name, text in (("adult.data", data), ("adult.test", test)):
+        if text is not None:
+            (folder / name).write_text(text)
+    return folder
 
 
 def test_adult_uci_files(tmp_path):
@@ -202,14 +313,160 @@ def test_adult_uci_files(tmp_path):
     assert splits.x_train[:, age].mean().item() == pytest.approx(0.0, abs=1e-6)
     assert splits.x_train[:, age].std(unbiased=False).item() == pytest.approx(1.0, abs=1e-5)
 
-    # categoricals one-hot; a test-only category (Narnia) is all zeros, a missing one imputed
+    # categoricals one-hot; a test-only category (Scotland) is all zeros, a missing one imputed
     def one_hot(column):
         return [i for i, f in enumerate(features) if f.startswith(f"cat__{column}_")]
 
-    assert "cat__native-country_Narnia" not in features
+    assert "cat__native-country_Scotland" not in features
     assert splits.x_test[4, one_hot("native-country")].sum().item() == 0.0
     assert splits.x_test[4, one_hot("workclass")].sum().item() == 1.0  # "?" -> most frequent
     assert not torch.isnan(splits.x_test).any()
+
+
+def test_adult_checked_file_parses_as_before(tmp_path):
+    """The check only reads: the frame is what pandas made of the files without it."""
+    import pandas as pd
+
+    folder = write_adult(tmp_path)
+    raw = load_raw("adult", tmp_path)
+    for name, x, y in (
+        ("adult.data", raw.x_train, raw.y_train),
+        ("adult.test", raw.x_test, raw.y_test),
+    ):
+        plain = pd.read_csv(
+            folder / name,
+            header=None,
+            names=list(ADULT_COLUMNS),
+            skipinitialspace=True,
+            na_values="?",
+            comment="|",
+        ).dropna(subset=["class"])
+        labels = plain.pop("class").str.rstrip(".").eq(">50K").to_numpy(np.int64)
+        pd.testing.assert_frame_equal(x, plain.reset_index(drop=True))
+        np.testing.assert_array_equal(y, labels)
+    numeric = list(raw.x_train.select_dtypes("number").columns)  # standardised, not one-hot
+    assert numeric == [
+        "age",
+        "fnlwgt",
+        "education-num",
+        "capital-gain",
+        "capital-loss",
+        "hours-per-week",
+    ]
+
+
+COLUMNS = "age, workclass, fnlwgt, education, education-num, marital-status, occupation, relationship, race, sex, capital-gain, capital-loss, hours-per-week, native-country, class"
+WORKCLASS = "Private, Self-emp-not-inc, Self-emp-inc, Federal-gov, Local-gov, State-gov, Without-pay, Never-worked"
+HEADER = "|1x3 Cross validator"
+
+
+def edit_line(text, n, edit):
+    lines = text.split("\n")
+    lines[n - 1] = edit(lines[n - 1])
+    return "\n".join(lines)
+
+
+# (file, 1-based line, edit of that line, the error after "<file> line <n>: ")
+ADULT_DEFECTS = {
+    "extra field": ("adult.data", 17, lambda s: s + ", 0", f"16 fields, expected 15 ({COLUMNS})"),
+    "missing field": (
+        "adult.data",
+        4,
+        lambda s: s.replace(" 234721,", ""),
+        f"14 fields, expected 15 ({COLUMNS})",
+    ),
+    "empty field": (
+        "adult.data",
+        5,
+        lambda s: s.replace("Prof-specialty", ""),
+        "occupation '' is not a known category (Tech-support, Craft-repair, Other-service, Sales, Exec-managerial, Prof-specialty, Handlers-cleaners, Machine-op-inspct, ... 14 in all)",
+    ),
+    "not a number": ("adult.data", 3, lambda s: "abc" + s[2:], "age 'abc' is not a number"),
+    "unknown category": (
+        "adult.data",
+        9,
+        lambda s: s.replace("Private", "Privat"),
+        f"workclass 'Privat' is not a known category ({WORKCLASS}); did you mean 'Private'?",
+    ),
+    "trailing space": (
+        "adult.data",
+        2,
+        lambda s: s.replace("Male,", "Male ,"),
+        "sex 'Male ' is not a known category (Female, Male); did you mean 'Male'?",
+    ),
+    "test label in adult.data": (
+        "adult.data",
+        8,
+        lambda s: s + ".",
+        "class '>50K.' is not a label of adult.data, expected <=50K or >50K",
+    ),
+    "data label in adult.test": (
+        "adult.test",
+        3,
+        lambda s: s.rstrip("."),
+        "class '<=50K' is not a label of adult.test, expected <=50K. or >50K.",
+    ),
+    "missing label": (
+        "adult.test",
+        2,
+        lambda s: s.replace("<=50K.", "?"),
+        "class '?' is not a label of adult.test, expected <=50K. or >50K.",
+    ),
+    "header twice": (
+        "adult.test",
+        4,
+        lambda s: HEADER,
+        f"header {HEADER!r}, expected a record (a header belongs on line 1 of adult.test only)",
+    ),
+    "header in adult.data": (
+        "adult.data",
+        1,
+        lambda s: HEADER,
+        f"header {HEADER!r}, expected a record (a header belongs on line 1 of adult.test only)",
+    ),
+    "header not first": ("adult.test", 1, lambda s: "", f"'', expected the header {HEADER!r}"),
+    "column names": (
+        "adult.data",
+        1,
+        lambda s: COLUMNS,
+        "a row of column names, expected a record (the UCI files have no column-name header)",
+    ),
+}
+
+
+@pytest.mark.parametrize("defect", list(ADULT_DEFECTS))
+def test_adult_defect_one_exact_line(tmp_path, defect):
+    name, line, edit, expected = ADULT_DEFECTS[defect]
+    texts = {"adult.data": ADULT_DATA + "\n", "adult.test": ADULT_TEST}
+    texts[name] = edit_line(texts[name], line, edit)
+    folder = write_adult(tmp_path, texts["adult.data"], texts["adult.test"])
+    with pytest.raises(RawFormatError) as info:
+        load_raw("adult", tmp_path)
+    assert str(info.value) == f"{folder / name} line {line}: {expected}"
+
+
+def test_adult_not_utf8_names_the_line(tmp_path):
+    folder = write_adult(tmp_path)
+    data = (ADULT_DATA + "\n").replace("Cuba", "Cub\xe9").encode("latin1")
+    (folder / "adult.data").write_bytes(data)
+    with pytest.raises(RawFormatError) as info:
+        load_raw("adult", tmp_path)
+    assert (
+        str(info.value) == f"{folder / 'adult.data'} line 5: byte 0xe9 is not UTF-8, expected text"
+    )
+
+
+@pytest.mark.parametrize("missing", ["adult.test", "adult.data"])
+def test_adult_one_of_the_pair_missing_names_it(tmp_path, monkeypatch, missing):
+    offline(monkeypatch)
+    texts = {"adult.data": ADULT_DATA, "adult.test": ADULT_TEST, missing: None}
+    folder = write_adult(tmp_path, texts["adult.data"], texts["adult.test"])
+    with pytest.raises(DataUnavailableError) as info:
+        load_raw("adult", tmp_path)
+    assert str(info.value) == (
+        f"{folder / missing} is missing: UCI Adult needs both adult.data and adult.test in "
+        f"{folder}/ (from the UCI archive, archive.ics.uci.edu/dataset/2)"
+    )
 
 
 def test_adult_offline_one_line(tmp_path, monkeypatch):
@@ -229,15 +486,15 @@ def test_breast_cancer_bundled():
 # --- SST-2: a DatasetDict saved with save_to_disk -----------------------------------------------
 
 
-def write_sst2(root):
+def write_sst2(root, labels=(1, 0, 1, 0) * 5, text="sentence"):
     import datasets
 
     sentences = ["a gripping film", "dull and lifeless", "warm and funny", "a tedious mess"] * 5
-    labels = [1, 0, 1, 0] * 5
+    labels = list(labels)
     ds = datasets.DatasetDict(
         {
             "train": datasets.Dataset.from_dict(
-                {"sentence": sentences, "label": labels, "idx": list(range(20))}
+                {text: sentences, "label": labels, "idx": list(range(20))}
             ),
             "validation": datasets.Dataset.from_dict(
                 {"sentence": sentences[:6], "label": labels[:6], "idx": list(range(6))}
@@ -257,6 +514,30 @@ def test_sst2_validation_is_test_and_val_comes_from_train(tmp_path):
     splits = make_splits(raw, 0.2, 0.5, seed=0)
     assert splits.sizes() == {"train": 16, "val": 4, "test": 6}
     assert -1 not in splits.y_test.tolist()  # the unlabelled test split is not used
+
+
+def test_sst2_defects_one_exact_line(tmp_path):
+    folder = tmp_path / "sst2"
+    write_sst2(tmp_path, labels=[1, 0, 2] + [0] * 17)
+    with pytest.raises(RawFormatError) as info:
+        load_raw("sst2", tmp_path)
+    assert str(info.value) == f"{folder} train row 3: label 2, expected 0 or 1 (negative, positive)"
+
+    shutil.rmtree(folder)
+    write_sst2(tmp_path, text="text")
+    with pytest.raises(RawFormatError) as info:
+        load_raw("sst2", tmp_path)
+    assert (
+        str(info.value)
+        == f"{folder} train: columns ['text', 'label', 'idx'], expected sentence, label"
+    )
+
+    shutil.rmtree(folder)
+    folder.mkdir()
+    (folder / "train.tsv").write_text("sentence\tlabel\na gripping film\t1\n")
+    with pytest.raises(RawFormatError) as info:
+        load_raw("sst2", tmp_path)
+    one_line(info, f"{folder}: does not load (", "expected a DatasetDict saved with save_to_disk")
 
 
 def test_sst2_offline_one_line(tmp_path, monkeypatch):

@@ -14,14 +14,16 @@ digits), `digits32` (the same digits upsampled to 32x32 RGB, for the ResNets),
 `breast_cancer` (scikit-learn's bundled Wisconsin table) and `sentiment_synthetic`
 (sentences the project generates from templates; synthetic, and named so).
 The others load from files under `raw_dir` or download when online; offline and
-without files they stop with one line saying what to put where.
+without files they stop with one line saying what to put where. Files are held to
+their format (`schema.py`) before they are parsed; one that does not match stops with
+one line naming the file, the line and what was expected.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import pickle
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,18 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataUnavailableError
+from ..errors import ConfigError, DataUnavailableError, RawFormatError
+from .schema import (
+    ADULT_COLUMNS,
+    IMAGE_SUFFIXES,
+    check_adult,
+    check_cifar_batch,
+    check_cifar_meta,
+    check_image_split,
+    check_mnist_pair,
+    check_sst2,
+    load_pickle,
+)
 
 KINDS = ("image", "tabular", "text")
 
@@ -99,8 +112,19 @@ def load_mnist_raw(raw_dir: str | Path) -> RawData:
     folder = root / "MNIST" / "raw"
     for f in MNIST_FILES:  # files placed by hand may still be compressed
         if not (folder / f).exists() and (folder / f"{f}.gz").exists():
-            extract_archive(str(folder / f"{f}.gz"), str(folder))
+            try:
+                extract_archive(str(folder / f"{f}.gz"), str(folder))
+            except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt
+                (folder / f).unlink(missing_ok=True)  # no half-extracted file left behind
+                raise RawFormatError(
+                    f"{folder / f}.gz: does not decompress ({exc}), expected a gzip file"
+                ) from None
     present = all((folder / f).exists() for f in MNIST_FILES)
+    if present:
+        for part in ("train", "t10k"):
+            check_mnist_pair(
+                folder / f"{part}-images-idx3-ubyte", folder / f"{part}-labels-idx1-ubyte"
+            )
     try:
         with _quiet():  # downloads only when files are missing
             train = MNIST(str(root), train=True, download=not present)
@@ -132,10 +156,9 @@ CIFAR10_FILES = (*CIFAR10_TRAIN, "test_batch", "batches.meta")
 def _cifar_batches(folder: Path, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for n in names:
-        with open(folder / n, "rb") as f:
-            batch = pickle.load(f, encoding="latin1")
-        xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(batch.get("labels", batch.get("fine_labels")), dtype=np.int64))
+        data, labels = check_cifar_batch(folder / n, load_pickle(folder / n))
+        xs.append(data.reshape(-1, 3, 32, 32))  # rows: R, G, B planes
+        ys.append(labels)
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -158,16 +181,12 @@ def load_cifar10_raw(raw_dir: str | Path) -> RawData:
     try:
         x_train, y_train = _cifar_batches(folder, CIFAR10_TRAIN)
         x_test, y_test = _cifar_batches(folder, ("test_batch",))
-        with open(folder / "batches.meta", "rb") as f:
-            names = list(pickle.load(f, encoding="latin1")["label_names"])
-    except (OSError, KeyError, ValueError, pickle.UnpicklingError) as exc:
+        names = check_cifar_meta(folder / "batches.meta", load_pickle(folder / "batches.meta"))
+    except OSError as exc:
         raise DataUnavailableError(f"CIFAR-10 batches in {folder}/ do not load: {exc}") from exc
     return RawData(
         "cifar10", x_train, y_train, x_test, y_test, 10, 255.0, class_names=names, augment=True
     )
-
-
-IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 
 
 def _image_folder(folder: Path) -> dict[str, list[Path]]:
@@ -190,6 +209,8 @@ def load_imagenet_raw(raw_dir: str | Path) -> RawData:
     for part in ("train", "val"):
         folder = root / part
         classes = _image_folder(folder) if folder.is_dir() else {}
+        if folder.is_dir():
+            check_image_split(folder, classes)
         if not any(classes.values()):
             raise DataUnavailableError(
                 f"ImageNet not found: put the {part} images in {folder}/<wnid>/*.JPEG "
@@ -227,28 +248,11 @@ def load_imagenet_raw(raw_dir: str | Path) -> RawData:
 
 # --- tabular -----------------------------------------------------------------------------
 
-ADULT_COLUMNS = (
-    "age",
-    "workclass",
-    "fnlwgt",
-    "education",
-    "education-num",
-    "marital-status",
-    "occupation",
-    "relationship",
-    "race",
-    "sex",
-    "capital-gain",
-    "capital-loss",
-    "hours-per-week",
-    "native-country",
-    "class",
-)
 
-
-def _adult_csv(path: Path):
+def _adult_csv(path: Path, test: bool):
     import pandas as pd
 
+    check_adult(path, test)
     # adult.test starts with "|1x3 Cross validator" and ends labels with "."
     df = pd.read_csv(
         path,
@@ -266,9 +270,17 @@ def load_adult_raw(raw_dir: str | Path) -> RawData:
     """UCI Adult: `adult/adult.data` + `adult/adult.test` in raw_dir, else OpenML (online)."""
     folder = Path(raw_dir) / "adult"
     names = ["<=50K", ">50K"]
-    if (folder / "adult.data").exists() and (folder / "adult.test").exists():
-        x_train, y_train = _adult_csv(folder / "adult.data")
-        x_test, y_test = _adult_csv(folder / "adult.test")
+    pair = folder / "adult.data", folder / "adult.test"
+    present = [p.exists() for p in pair]
+    if any(present) and not all(present):  # files placed by hand: no silent OpenML fallback
+        missing = pair[present.index(False)]
+        raise DataUnavailableError(
+            f"{missing} is missing: UCI Adult needs both adult.data and adult.test in "
+            f"{folder}/ (from the UCI archive, archive.ics.uci.edu/dataset/2)"
+        )
+    if all(present):
+        x_train, y_train = _adult_csv(pair[0], test=False)
+        x_test, y_test = _adult_csv(pair[1], test=True)
         return RawData(
             "adult", x_train, y_train, x_test, y_test, 2, kind="tabular", class_names=names
         )
@@ -320,20 +332,26 @@ def load_sst2_raw(raw_dir: str | Path) -> RawData:
     import datasets
 
     folder = Path(raw_dir) / "sst2"
-    try:
-        if folder.exists():
+    if folder.exists():
+        try:
             ds = datasets.load_from_disk(str(folder))
-        else:
+        except (OSError, ValueError) as exc:  # not a save_to_disk folder
+            raise RawFormatError(
+                f"{folder}: does not load ({' '.join(str(exc).split())}), expected a "
+                "DatasetDict saved with save_to_disk"
+            ) from None
+        where = str(folder)
+    else:
+        try:
             with _quiet():
                 ds = datasets.load_dataset("glue", "sst2", cache_dir=str(Path(raw_dir) / "hf"))
-    except Exception as exc:  # the Hub client raises many kinds when offline
-        raise DataUnavailableError(
-            f"SST-2 not found in {folder}/ and the download failed: save it there with "
-            "datasets.load_dataset('glue', 'sst2').save_to_disk(...), or run once online"
-        ) from exc
-    for part in ("train", "validation"):
-        if part not in ds:
-            raise DataUnavailableError(f"SST-2 in {folder}/ has no {part!r} split")
+        except Exception as exc:  # the Hub client raises many kinds when offline
+            raise DataUnavailableError(
+                f"SST-2 not found in {folder}/ and the download failed: save it there with "
+                "datasets.load_dataset('glue', 'sst2').save_to_disk(...), or run once online"
+            ) from exc
+        where = "glue/sst2 from the Hub"
+    check_sst2(where, ds)
     tr, va = ds["train"], ds["validation"]
     return RawData(
         "sst2",
