@@ -21,10 +21,13 @@ class DataUnavailableError(NonlinearityError, FileNotFoundError):
 def check_settings(
     params: Mapping[str, Any] | None, valid: Iterable[str], prefix: str
 ) -> dict[str, Any]:
-    """`params` as a dict, or a ConfigError naming the first key not in `valid`."""
+    """`params` as a dict, or a ConfigError naming the first key not in `valid`:
+    `<prefix>.<key> is not a setting; did you mean '<close>'? valid: a, b, c`."""
+    from .params import unknown_setting  # params imports this module
+
     params, valid = dict(params or {}), sorted(valid)
-    if unknown := sorted(set(params) - set(valid)):
-        raise ConfigError(f"{prefix}.{unknown[0]} is not a setting; valid: {', '.join(valid)}")
+    if unknown := sorted(set(params) - set(valid), key=str):
+        raise unknown_setting(unknown[0], valid, prefix)
     return params
 
 

@@ -114,7 +114,7 @@ def test_layer_rule_and_dead_neurons():
 
 
 def test_thresholds_are_checked():
-    with pytest.raises(ConfigError, match="threshold positive_frac = 1.5 is invalid"):
+    with pytest.raises(ConfigError, match="thresholds.positive_frac = 1.5 is invalid"):
         Thresholds.from_params({"positive_frac": 1.5})
     with pytest.raises(
         ConfigError, match="thresholds.pos is not a setting; valid: influential, negative_frac"

@@ -64,8 +64,8 @@ def test_layer_level_linearises_the_whole_layer():
     ("params", "message"),
     [
         ({"level": "net"}, "pruning.level 'net' is unknown; valid: neuron, layer"),
-        ({"budget": 2}, "pruning.budget 2 is invalid"),
-        ({"finetune_epochs": -1}, "pruning.finetune_epochs -1 is invalid"),
+        ({"budget": 2}, "pruning.budget = 2 is invalid"),
+        ({"finetune_epochs": -1}, "pruning.finetune_epochs = -1 is invalid"),
         ({"epochs": 1}, "pruning.epochs is not a setting; valid: budget, finetune_epochs"),
         # set under activation_analysis, where they are used, never ignored here
         ({"thresholds": {}}, "pruning.thresholds is not a setting"),

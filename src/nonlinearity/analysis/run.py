@@ -4,49 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from torch import nn
 
 from ..data import Splits, to_device
 from ..device import check_device, resolve_device
-from ..errors import ConfigError, check_settings
+from ..params import parse, setting
 from .stats import Thresholds, activation_stats, layer_table, stats_json
-
-SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
 class AnalysisConfig:
-    split: str = "val"  # where the statistics come from
-    samples: int = 2048  # the first samples of that split (splits are shuffled, stratified)
-    batch_size: int = 256
-    device: str = "auto"
-    thresholds: Thresholds = Thresholds()
+    """`activation_analysis`: where the statistics come from and how they are judged."""
+
+    split: Literal["train", "val", "test"] = "val"  # where the statistics come from
+    samples: int = setting(2048, ge=1)  # the first samples of that split (shuffled, stratified)
+    batch_size: int = setting(256, ge=1)  # samples per forward pass
+    device: str = setting("auto", check=check_device)  # auto | cpu | cuda | cuda:N | mps
+    thresholds: Thresholds = Thresholds()  # linear and dead rules (guide §10)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> AnalysisConfig:
-        p = check_settings(params, cls.__dataclass_fields__, "activation_analysis")
-        split = p.get("split", "val")
-        if split not in SPLITS:
-            raise ConfigError(
-                f"activation_analysis.split {split!r} is unknown; valid: {', '.join(SPLITS)}"
-            )
-        for key in ("samples", "batch_size"):
-            v = p.get(key, getattr(cls, key))
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ConfigError(
-                    f"activation_analysis.{key} = {v!r} is invalid: must be a positive integer"
-                )
-        check_device(p.get("device", "auto"), "activation_analysis.device")
-        return cls(
-            split,
-            int(p.get("samples", cls.samples)),
-            int(p.get("batch_size", cls.batch_size)),
-            p.get("device", "auto"),
-            Thresholds.from_params(p.get("thresholds"), "activation_analysis.thresholds"),
-        )
+        return parse(cls, params, "activation_analysis")
 
 
 def analyse(

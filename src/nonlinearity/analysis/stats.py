@@ -25,9 +25,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..errors import ConfigError, check_settings
+from ..errors import ConfigError
 from ..layers.apply import find_activation_sites, plain
 from ..layers.mixed import MaskedActivation
+from ..params import parse, setting
 
 NEURON_COLUMNS = (
     "layer_idx",
@@ -48,20 +49,16 @@ NEURON_COLUMNS = (
 class Thresholds:
     """Guide §10: linear when rarely clipped and barely changed; dead when almost never on."""
 
-    positive_frac: float = 0.95  # linear if positive_frac > this ...
-    nonlinear_score: float = 0.05  # ... and nonlinear_score < this
-    negative_frac: float = 0.95  # dead if negative_frac > this
-    influential: float = 0.2  # nonlinear_score above this: an influential nonlinearity
+    positive_frac: float = setting(0.95, ge=0, le=1)  # linear if positive_frac > this ...
+    nonlinear_score: float = setting(0.05, ge=0, le=1)  # ... and nonlinear_score < this
+    negative_frac: float = setting(0.95, ge=0, le=1)  # dead if negative_frac > this
+    influential: float = setting(0.2, ge=0, le=1)  # nonlinear_score above: influential
 
     @classmethod
     def from_params(
         cls, params: Mapping[str, Any] | None, prefix: str = "thresholds"
     ) -> Thresholds:
-        params = check_settings(params, cls.__dataclass_fields__, prefix)
-        for k, v in params.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-                raise ConfigError(f"threshold {k} = {v!r} is invalid: give a number in [0, 1]")
-        return cls(**{k: float(v) for k, v in params.items()})
+        return parse(cls, params, prefix)
 
     def linear(self, pos: Any, score: Any) -> Any:
         return (pos > self.positive_frac) & (score < self.nonlinear_score)

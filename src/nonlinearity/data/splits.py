@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
 from ..errors import ConfigError
+from ..params import parse, setting
 from .sources import RawData
 
 
@@ -59,10 +60,31 @@ class Splits:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
 
+Normalize = Literal["train", "imagenet"]
+NORMALIZE = get_args(Normalize)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """`data`: how a data set is split and prepared; the last five keys only some read."""
+
+    val_fraction: float = setting(0.1, gt=0, lt=1)  # share of the training pool for validation
+    test_fraction: float = setting(0.2, gt=0, lt=1)  # share for test, where the source has none
+    split_seed: int = setting(0, ge=0)  # seed of the stratified splits
+    normalize: Normalize = "train"  # images: the training split's mean/std | imagenet's
+    augment: bool | None = None  # images: crop + flip per training batch; None: the source's
+    image_size: int = setting(224, ge=1)  # images from files (imagenet): pixels per side
+    classes: int | None = setting(None, ge=1)  # imagenet: the first N classes; None: all
+    per_class: int | None = setting(None, ge=1)  # imagenet: training images per class; None: all
+    max_length: int = setting(64, ge=1)  # text: tokens per sentence, padded or cut
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None) -> DataConfig:
+        return parse(cls, params, "data")
+
+
 def check_fractions(val_fraction: object, test_fraction: object) -> None:
-    for name, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 < f < 1.0:
-            raise ConfigError(f"data.{name} {f!r} must lie strictly between 0 and 1")
+    DataConfig.from_params({"val_fraction": val_fraction, "test_fraction": test_fraction})
 
 
 def _split(x, y, size: float, seed: int, what: str = "val"):
@@ -128,15 +150,13 @@ def decode_images(paths: np.ndarray, image_size: int) -> np.ndarray:
     return out
 
 
-NORMALIZE = ("train", "imagenet")
 # The statistics torchvision's ImageNet weights were trained with, on a 0..1 scale.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def check_normalize(normalize: object) -> None:
-    if normalize not in NORMALIZE:
-        raise ConfigError(f"data.normalize {normalize!r} is unknown; valid: {', '.join(NORMALIZE)}")
+    DataConfig.from_params({"normalize": normalize})
 
 
 def _image_stats(x_train: np.ndarray, normalize: str, pixel_max: float) -> tuple[list, list]:
@@ -222,7 +242,8 @@ def make_splits(
         raw.num_classes,
         kind=raw.kind,
         topk=raw.topk,
-        augment=bool(data.get("augment", raw.augment)) and raw.kind == "image",
+        augment=bool(raw.augment if data.get("augment") is None else data["augment"])
+        and raw.kind == "image",
         synthetic=raw.synthetic,
         class_names=raw.class_names,
         info=info,

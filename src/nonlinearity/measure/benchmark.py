@@ -4,47 +4,42 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..device import check_device, resolve_device
-from ..errors import ConfigError, check_settings
+from ..params import parse, setting
 from .efficiency import latency, memory_mb, nonlinear_units, param_counts
 from .flops import flop_counts
 from .inputs import random_input
 from .speed import gpu_energy, train_throughput
 
 
+@dataclass(frozen=True)
+class MeasureConfig:
+    """`measure`: the latency recorded with every trained run."""
+
+    latency_batch_size: int = setting(256, ge=1)  # samples per timed forward pass
+    min_run_time_s: float = setting(0.5, gt=0)  # seconds of timed calls per run
+
+
 @dataclass
 class BenchmarkConfig:
-    batch_sizes: list[int] = field(default_factory=lambda: [1, 256])  # inference batches timed
-    min_run_time_s: float = 0.3  # seconds of timed calls per batch size
-    train_batch_size: int = 128
-    train_steps: int = 20  # Adam steps timed for training throughput
-    compare_rounds: int = 7  # interleaved rounds for latency ratios against the baseline
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    """`benchmark`: every trained run of a sweep, measured the same way."""
+
+    batch_sizes: list[int] = setting(factory=lambda: [1, 256], ge=1, nonempty=True)  # timed
+    min_run_time_s: float = setting(0.3, gt=0)  # seconds of timed calls per batch size
+    train_batch_size: int = setting(128, ge=1)  # samples per timed training step
+    train_steps: int = setting(20, ge=1)  # Adam steps timed for training throughput
+    compare_rounds: int = setting(7, ge=1)  # interleaved rounds for ratios to the baseline
+    device: str = setting("auto", check=check_device)  # auto | cpu | cuda | cuda:N | mps
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> BenchmarkConfig:
-        cfg = cls(**check_settings(params, cls.__dataclass_fields__, "benchmark"))
-        sizes = cfg.batch_sizes
-        if not sizes or any(not isinstance(b, int) or isinstance(b, bool) or b <= 0 for b in sizes):
-            raise ConfigError(
-                f"benchmark.batch_sizes {sizes!r} must be a list of positive integers"
-            )
-        for name in ("train_batch_size", "train_steps", "compare_rounds"):
-            v = getattr(cfg, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ConfigError(
-                    f"benchmark.{name} = {v!r} is invalid: must be a positive integer"
-                )
-        if not float(cfg.min_run_time_s) > 0:
-            raise ConfigError("benchmark.min_run_time_s must be positive")
-        check_device(cfg.device, "benchmark.device")
-        return cfg
+        return parse(cls, params, "benchmark")
 
     def resolve_device(self) -> torch.device:
         return resolve_device(self.device)

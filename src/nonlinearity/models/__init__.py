@@ -6,13 +6,15 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from torch import nn
 
 from ..errors import ConfigError
+from ..layers.apply import ACTIVATIONS
+from ..params import parse, setting
 from .mlp import MLPConfig, build_mlp
-from .resnet import BackboneHead, build_resnet_head, untie_activations
+from .resnet import STEMS, BackboneHead, build_resnet_head, untie_activations
 from .transformer import SequenceClassifier, build_transformer, load_tokenizer, tokenize
 
 
@@ -50,11 +52,71 @@ MODELS: dict[str, ModelEntry] = {
 }
 
 
-def check_model(params: Mapping[str, Any], kind: str, dataset: str = "") -> None:
-    """An unknown model, or one that cannot read this data set, stops here."""
+# --- model params, one dataclass per family, picked by `name` ---------------------------
+
+
+@dataclass(frozen=True)
+class MLPParams:
+    """`model` for `mlp` (images, flattened) and `tabular_mlp`."""
+
+    name: Literal["mlp", "tabular_mlp"] = "mlp"
+    hidden_sizes: list[int] = setting(factory=lambda: [512, 512, 512], ge=1, nonempty=True)
+    activation: str = setting("relu", choices=ACTIVATIONS)  # the one the approaches act on
+    dropout: float = setting(0.0, ge=0, lt=1)  # after each activation
+    target: str = "all"  # activations to swap: all, or module-name patterns joined by |
+
+
+@dataclass(frozen=True)
+class ResNetHeadParams:
+    """`model` for `resnet18_head` and `resnet50_head`: torchvision backbone + MLP head."""
+
+    name: Literal["resnet18_head", "resnet50_head"] = "resnet18_head"
+    pretrained: bool = False  # torchvision ImageNet weights
+    freeze_backbone: bool = False  # frozen + target head: data_prep caches backbone features
+    stem: str = setting("auto", choices=STEMS)  # auto | cifar (3x3, stride 1) | imagenet
+    head_hidden: list[int] = setting(factory=lambda: [512], ge=1)  # hidden widths of the head
+    activation: str = setting("relu", choices=ACTIVATIONS)  # of the head
+    dropout: float = setting(0.0, ge=0, lt=1)  # after each head activation
+    target: str = "all"  # head | backbone | all | module-name patterns joined by |
+    backbone_seed: int = 0  # initialises a random backbone whose features are cached
+
+
+@dataclass(frozen=True)
+class TransformerParams:
+    """`model` for `transformer`: a BERT-style encoder with a classification head."""
+
+    name: Literal["transformer"] = "transformer"
+    checkpoint: str = "bert-base-uncased"  # Hub name, local folder, or `minilm`
+    tokenizer: str | None = None  # None: the checkpoint's own
+    config: dict[str, Any] | None = None  # a BertConfig dict instead of a checkpoint
+    target: str = "all"  # all | ffn | module-name patterns joined by |
+
+
+FAMILIES: dict[str, type] = {
+    "mlp": MLPParams,
+    "tabular_mlp": MLPParams,
+    "resnet18_head": ResNetHeadParams,
+    "resnet50_head": ResNetHeadParams,
+    "transformer": TransformerParams,
+}
+
+
+def model_config(
+    params: Mapping[str, Any] | None, prefix: str = "model"
+) -> MLPParams | ResNetHeadParams | TransformerParams:
+    """The `model` params as their family's dataclass, checked; `name` picks the family."""
+    params = params or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"{prefix} = {params!r} is invalid: must be a mapping of settings")
     name = params.get("name", "mlp")
     if name not in MODELS:
-        raise ConfigError(f"model {name!r} is unknown; valid: {', '.join(MODELS)}")
+        raise ConfigError(f"{prefix} {name!r} is unknown; valid: {', '.join(MODELS)}")
+    return parse(FAMILIES[name], params, prefix)
+
+
+def check_model(params: Mapping[str, Any], kind: str, dataset: str = "") -> None:
+    """An unknown model, a bad setting, or a model that cannot read this data set stops here."""
+    name = model_config(params).name
     entry = MODELS[name]
     if kind not in entry.kinds:
         fits = [m for m, e in MODELS.items() if kind in e.kinds]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -25,41 +25,28 @@ import torch
 from torch import nn
 
 from ..analysis import Thresholds, layer_table
-from ..errors import ConfigError, check_settings
+from ..errors import ConfigError
 from ..layers.apply import ActivationSite, find_activation_sites, plain
 from ..layers.mixed import MixedActivation, linear_count
+from ..params import parse, setting
 
-LEVELS = ("neuron", "layer")
+Level = Literal["neuron", "layer"]
+LEVELS = get_args(Level)
 
 
 @dataclass(frozen=True)
 class PruneConfig:
-    level: str = "neuron"  # neuron | layer: the linear rule on each neuron or on the layer
-    budget: float | None = None  # keep this share of each layer nonlinear (most nonlinear first)
-    remove_dead: bool = True
-    finetune_epochs: int = 3
-    lr: float | None = None  # fine-tuning learning rate; None: the run's own
+    """`pruning`; the thresholds and the sample come from `activation_analysis`."""
+
+    level: Level = "neuron"  # the linear rule on each neuron or the layer
+    budget: float | None = setting(None, ge=0, le=1)  # share of each layer kept nonlinear
+    remove_dead: bool = True  # remove dead neurons structurally where possible
+    finetune_epochs: int = setting(3, ge=0)  # epochs after the surgery
+    lr: float | None = setting(None, gt=0)  # fine-tuning learning rate; None: the run's own
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> PruneConfig:
-        # the thresholds and the sample come from activation_analysis's settings
-        cfg = cls(**check_settings(params, cls.__dataclass_fields__, "pruning"))
-        if cfg.level not in LEVELS:
-            raise ConfigError(f"pruning.level {cfg.level!r} is unknown; valid: {', '.join(LEVELS)}")
-        if cfg.budget is not None and (
-            isinstance(cfg.budget, bool)
-            or not isinstance(cfg.budget, (int, float))
-            or not 0.0 <= cfg.budget <= 1.0
-        ):
-            raise ConfigError(
-                f"pruning.budget {cfg.budget!r} is invalid: a share of neurons in [0, 1], or null"
-            )
-        ft = cfg.finetune_epochs
-        if isinstance(ft, bool) or not isinstance(ft, int) or ft < 0:
-            raise ConfigError(f"pruning.finetune_epochs {ft!r} is invalid: an integer >= 0")
-        if cfg.lr is not None and (isinstance(cfg.lr, bool) or not cfg.lr > 0):
-            raise ConfigError(f"pruning.lr {cfg.lr!r} is invalid: a positive number, or null")
-        return cfg
+        return parse(cls, params, "pruning")
 
 
 def decide(
