@@ -55,63 +55,80 @@ def _files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in (root / "data").rglob("*") if p.is_file())
 
 
+def _run(runs: Path, key: str) -> Path:
+    """The one stored run of this key (names end in a settings digest)."""
+    (found,) = runs.glob(f"digits_mlp_{key}_c*")
+    return found
+
+
 def test_default_pipeline_session(project):
     bootstrap_project(project)
     with KedroSession.create(project_path=project, runtime_params=FAST) as session:
         session.run()
     runs = project / "data" / "07_model_output" / "runs"
-    assert sorted(p.name for p in runs.iterdir()) == sorted(f"digits_mlp_{r}" for r in DEFAULT_RUNS)
-    meta = json.loads((runs / "digits_mlp_fixed_50_s0" / "meta.json").read_text())
+    assert sorted(p.name.rsplit("_c", 1)[0] for p in runs.iterdir()) == sorted(
+        f"digits_mlp_{r}" for r in DEFAULT_RUNS
+    )
+    meta = json.loads((_run(runs, "fixed_50_s0") / "meta.json").read_text())
     assert meta["config"]["approach"] == "fixed" and meta["config"]["training"]["epochs"] == 1
-    assert meta["nonlinear_units"] == 48
+    assert meta["status"] == "complete" and meta["nonlinear_units"] == 48
+    assert meta["settings"]["data"]["split_seed"] == 0 and len(meta["fingerprint"]) == 64
+    assert meta["provenance"]["model_input"] and meta["provenance"]["torch"]
     assert set(meta["latency"]) >= LATENCY_KEYS
-    gated = json.loads((runs / "digits_mlp_gated-base_s0" / "history.json").read_text())
+    gated_dir = _run(runs, "gated-base_s0")
+    gated = json.loads((gated_dir / "history.json").read_text())
     assert [r["epoch"] for r in gated] == [1, "hardened", 2, 3, 4]  # 3 fine-tune epochs by default
-    assert (project / "data" / "06_models" / "digits_mlp_gated-base_s0.pkl").exists()
+    assert sorted(p.name for p in gated_dir.iterdir()) == [
+        "history.json",
+        "meta.json",
+        "model.safetensors",
+        "timing.json",
+    ]
     reporting = project / "data" / "08_reporting"  # the default pipeline ends with the report
     report = (reporting / "report.md").read_text()
     assert "**digits · mlp**" in report and "## 4. Cross-domain consistency" in report
     figures = sorted(p.stem for p in (reporting / "figures").glob("*.png"))
     assert figures == sorted(FIGURES)
     summary = pd.read_parquet(reporting / "analysis_summary.parquet")
-    assert sorted(summary.run) == sorted(f"digits_mlp_{r}" for r in DEFAULT_RUNS)
+    assert sorted(summary.run) == sorted(p.name for p in runs.iterdir())
 
     with KedroSession.create(project_path=project) as session:
         catalog = session.load_context().catalog
-        model = catalog.load("models")["digits_mlp_layerwise-low_to_high_s0"]()
+        model = catalog.load("models")[_run(runs, "layerwise-low_to_high_s0").name]()
         linear = [32 - m.n_nonlinear for m in (model.act0, model.act1, model.act2)]
         assert linear == [6, 16, 26]  # round(32 x {0.2, 0.5, 0.8})
-        assert "digits_mlp_fixed_0_s0/history" in catalog.load("runs")
+        assert f"{_run(runs, 'fixed_0_s0').name}/history" in catalog.load("runs")
 
     with KedroSession.create(project_path=project, runtime_params=FAST) as session:
         session.run(pipeline_names=["benchmark"])
-    table = pd.read_csv(project / "data" / "08_reporting" / "digits" / "benchmark.csv")
-    assert sorted(table.run) == sorted(f"digits_mlp_{r}" for r in DEFAULT_RUNS)
+    table = pd.read_csv(project / "data" / "08_reporting" / "benchmark.csv")
+    assert sorted(table.run) == sorted(p.name for p in runs.iterdir())
     assert (table.flops_total == 2 * (64 * 32 + 2 * 32 * 32 + 32 * 10)).all()
-    assert (table.set_index("run").loc["digits_mlp_fixed_0_s0", "latency_ratio_b256"]) == 1.0
+    assert (table.set_index("run").loc[_run(runs, "fixed_0_s0").name, "latency_ratio_b256"]) == 1.0
     assert (table.p50_ms_b1 > 0).all() and table.energy_j_per_sample_b1.isna().all()  # no GPU
-    meta = json.loads((runs / "digits_mlp_fixed_50_s0" / "meta.json").read_text())
+    meta = json.loads((_run(runs, "fixed_50_s0") / "meta.json").read_text())
     assert set(meta["latency"]["by_batch_size"]) == {"1", "256"}
     assert meta["latency"]["batch_size"] == 256 and meta["benchmark"]["nonlinear_units"] == 48
 
     # activation_analysis, then pruning, of the ReLU run and the gated run
     picked = ["fixed_0_s0", "gated-base_s0"]
-    prune = {**FAST, "pruning": {"finetune_epochs": 1}}
+    prune = {**FAST, "pruning": {"finetune_epochs": 1}, "select": "*_fixed_0_s0_*|*gated-base*"}
     with KedroSession.create(project_path=project, runtime_params=prune) as session:
-        session.run(pipeline_names=["activation_analysis"], namespaces=picked)
+        session.run(pipeline_names=["activation_analysis"])
     with KedroSession.create(project_path=project, runtime_params=prune) as session:
-        session.run(pipeline_names=["pruning"], namespaces=picked)
-    stats = json.loads((runs / "digits_mlp_gated-base_s0" / "activation_stats.json").read_text())
+        session.run(pipeline_names=["pruning"])
+    stats = json.loads((gated_dir / "activation_stats.json").read_text())
     assert list(stats["layers"]) == ["act0", "act1", "act2"] and stats["samples"] == 144
     final_gates = [s["alpha_mean"] for s in gated[-1]["gating"]]  # the model as saved
     assert [v["gating_alpha_mean"] for v in stats["layers"].values()] == final_gates
-    layers = pd.read_csv(runs / "digits_mlp_fixed_0_s0" / "activation_layers.csv")
+    layers = pd.read_csv(_run(runs, "fixed_0_s0") / "activation_layers.csv")
     assert list(layers.layer_idx) == [0, 1, 2] and (layers.num_features == 32).all()
+    assert not list(_run(runs, "fixed_50_s0").glob("activation_*"))  # not selected
     for source in picked:
-        pruned = runs / f"digits_mlp_pruned-{source}"
+        pruned = _run(runs, f"pruned-{source}")
         meta = json.loads((pruned / "meta.json").read_text())
         assert meta["config"]["approach"] == "pruning"
-        assert meta["config"]["source_run"] == f"digits_mlp_{source}"
+        assert meta["config"]["source_run"] == _run(runs, source).name
         assert meta["folding"]["exact"] and meta["folding"]["max_rel_diff"] < 1e-4
         history = json.loads((pruned / "history.json").read_text())
         stages = [r["phase"] for r in history if r["epoch"] == "post_prune"]
@@ -120,8 +137,12 @@ def test_default_pipeline_session(project):
         assert set(decisions.decision) <= {"linear", "nonlinear", "dead"} and len(decisions) == 96
     with KedroSession.create(project_path=project) as session:
         catalog = session.load_context().catalog
-        folded = catalog.load("folded_models")["digits_mlp_pruned-gated-base_s0"]()
-        assert folded(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
+        name = _run(runs, "pruned-gated-base_s0").name
+        folded = catalog.load("folded_models")[name]()
+        pruned = catalog.load("models")[name]()
+        x = torch.randn(3, 1, 8, 8)
+        assert folded(x).shape == (3, 10)
+        torch.testing.assert_close(folded(x), pruned(x), rtol=1e-4, atol=1e-4)
 
 
 def test_benchmark_without_trained_runs_says_what_to_do(project):
@@ -130,7 +151,10 @@ def test_benchmark_without_trained_runs_says_what_to_do(project):
         session.run(pipeline_names=["benchmark"])
     err = one_line(info.value)
     assert isinstance(err, DataUnavailableError)
-    assert str(err).startswith("no trained models in data/06_models/ for 8 runs to read")
+    assert str(err) == (
+        "no complete run in data/07_model_output/runs/ matches select='*': train runs first "
+        "(kedro run), then run this pipeline"
+    )
     assert _files(project) == []
 
 

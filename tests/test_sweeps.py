@@ -4,7 +4,8 @@ import pytest
 
 from nonlinearity.errors import ConfigError
 from nonlinearity.pipelines.sweep_config import sweep_params
-from nonlinearity.sweeps import fixed_specs, gated_specs, validate
+from nonlinearity.run.spec import fixed_specs, gated_specs
+from nonlinearity.sweeps import validate
 from tests.conftest import DEFAULT_RUNS
 
 
@@ -66,7 +67,7 @@ def test_patterns_and_seeds_multiply(params):
         (("data", "val_fraction"), 1.0, "data.val_fraction = 1.0 is invalid: must be a number in"),
         (("data", "normalize"), "z", "data.normalize 'z' is unknown; valid: train, imagenet"),
         (("activation_analysis", "device"), "tpu", "activation_analysis.device 'tpu' is unknown"),
-        (("reporting", "tolerance"), 1.0, "reporting.tolerance 1.0 is invalid"),
+        (("reporting", "tolerance"), 1.0, "reporting.tolerance = 1.0 is invalid"),
         (("reporting", "tol"), 0.02, "reporting.tol is not a setting; valid: tolerance"),
     ],
 )

@@ -1,14 +1,24 @@
-"""Hooks: check every parameter before the first node runs."""
+"""Hooks: check every parameter and input before the first node runs; say what the sweep did."""
 
 from __future__ import annotations
 
+import logging
+import time
+from datetime import datetime
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from .errors import ConfigError, DataUnavailableError
+from .errors import ConfigError, DataUnavailableError, NonlinearityError
 from .pipelines.sweep_config import registered_specs
-from .sweeps import fixed_specs, gated_specs, validate
+from .run.spec import sweep_specs
+from .sweeps import validate
+
+log = logging.getLogger(__name__)
+
+
+class RunsFailedError(NonlinearityError):
+    """Some runs of the sweep diverged; the others completed."""
 
 
 class ValidateParamsHook:
@@ -18,8 +28,7 @@ class ValidateParamsHook:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         params = catalog.load("parameters")
         validate(params)
-        runtime = {s.key for s in fixed_specs(params.get("train_fixed"))}
-        runtime |= {s.key for s in gated_specs(params.get("train_gated"))}
+        runtime = {s.key for s in sweep_specs(params)}
         registered = {s.key for s in registered_specs()}
         if runtime != registered:
             changed = sorted(runtime ^ registered)[0]
@@ -29,21 +38,71 @@ class ValidateParamsHook:
                 f"or pick runs with --namespaces"
             )
         inputs = pipeline.inputs()
-        missing = sorted(n for n in inputs if n.endswith(".model") and not catalog.exists(n))
-        if missing:
-            raise DataUnavailableError(
-                f"no trained models in data/06_models/ for {len(missing)} runs to read: run the "
-                "training pipelines first (kedro run), with the same --params"
+        if "params:select" in inputs:  # later pipelines: the stored runs they read exist
+            from .run.select import select_runs
+
+            select_runs(catalog.load("run_store"), params.get("select", "*"))
+        if "model_input" in inputs:
+            if not catalog.exists("model_input"):
+                raise DataUnavailableError(
+                    "no model_input in data/05_model_input/ for this data set: run the training "
+                    "pipelines first (kedro run), with the same --params"
+                )
+            from .prepare import check_model_input
+
+            check_model_input(
+                catalog.load("model_input"), params.get("model") or {}, params.get("data") or {}
             )
-        if "model_input" in inputs and not catalog.exists("model_input"):
-            raise DataUnavailableError(
-                "no model_input in data/05_model_input/ for this data set: run the training "
-                "pipelines first (kedro run), with the same --params"
-            )
-        if any(n.endswith(".activation_tables") for n in inputs) and not catalog.exists(
-            "activation_tables"
-        ):
+        if "activation_tables" in inputs and not catalog.exists("activation_tables"):
             raise DataUnavailableError(
                 "no activation statistics in data/07_model_output/runs/: run kedro run "
-                "--pipeline=activation_analysis first, with the same --params"
+                "--pipeline=activation_analysis first"
+            )
+
+
+def _completed(meta: dict) -> float:
+    try:
+        return datetime.fromisoformat(meta["completed_at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+
+
+class SweepSummaryHook:
+    """After a run: how many runs trained, were skipped or failed; failures end non-zero."""
+
+    def __init__(self) -> None:
+        self._started = 0.0
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        self._started = time.time()
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        records = sorted(o for o in pipeline.all_outputs() if o.endswith(".record"))
+        if not records:
+            return
+        store = catalog.load("run_store")
+        trained, skipped, failed = [], [], []
+        for dataset in records:  # one per run of the pipeline; its names, of any settings
+            new = [(n, store.meta(n) or {}) for n in catalog.load(dataset)]
+            new = [(n, m) for n, m in new if _completed(m) >= self._started]
+            if not new:
+                skipped.append(dataset)
+            for name, meta in new:
+                if meta.get("status") == "failed":
+                    failed.append(f"{name} ({meta.get('error', 'failed')})")
+                else:
+                    trained.append(name)
+        log.info(
+            "%d runs: %d trained, %d skipped (complete record, same fingerprint; "
+            "--params=rerun=true trains them again), %d failed",
+            len(trained) + len(skipped) + len(failed),
+            len(trained),
+            len(skipped),
+            len(failed),
+        )
+        if failed:
+            raise RunsFailedError(
+                f"{len(failed)} of {len(records)} runs failed: {'; '.join(failed)}"
             )

@@ -21,6 +21,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         if name in pipelines:
             pipelines[name] = prep + pipelines[name]
     trained = prep + sum((m.create_pipeline() for m in training.values()), Pipeline([]))
-    artifacts = sorted(o for o in trained.all_outputs() if o.endswith(".artifacts"))
+    artifacts = sorted(o for o in trained.all_outputs() if o.endswith(".record"))
     pipelines["__default__"] = trained + reporting.create_pipeline(after=artifacts)
     return pipelines

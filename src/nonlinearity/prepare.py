@@ -20,6 +20,7 @@ from .data import Splits, to_device
 from .device import resolve_device
 from .errors import ConfigError
 from .models import BackboneHead, build_model, load_tokenizer, tokenize
+from .run.fingerprint import array_fingerprint, canonical, settings_diff
 from .training.loop import _autocast
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,40 @@ def prepared_for(kind: str, model_params: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def check_model_input(splits: Splits, model_params: Mapping[str, Any]) -> None:
-    """A model_input prepared for other model settings (left by an earlier run) stops here."""
+def _dotted(settings: Mapping[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        settings = settings.get(part) if isinstance(settings, Mapping) else None
+    return settings
+
+
+def data_fingerprint(splits: Splits) -> str:
+    """sha256 of the model input's tensors and labels (recorded by data_prep when it made it)."""
+    if "fingerprint" in splits.info:
+        return splits.info["fingerprint"]
+    parts = (
+        splits.x_train,
+        splits.y_train,
+        splits.x_val,
+        splits.y_val,
+        splits.x_test,
+        splits.y_test,
+    )
+    return array_fingerprint(parts)
+
+
+def check_model_input(
+    splits: Splits, model_params: Mapping[str, Any], data_params: Mapping[str, Any] | None = None
+) -> None:
+    """A model_input prepared for other settings (left by an earlier run) stops here."""
     stale = None
-    if splits.kind == "features" and not caches_features(model_params):
+    made_with = splits.info.get("data_settings")
+    asked = dict(data_params) if data_params is not None else None
+    if asked is not None and made_with is not None and canonical(made_with) != canonical(asked):
+        keys = settings_diff(made_with, asked)[:3]
+        had = ", ".join(f"data.{k}={_dotted(made_with, k)!r}" for k in keys)
+        want = ", ".join(f"{_dotted(asked, k)!r}" for k in keys)
+        stale = f"was made with {had}, and this run asks for {want}"
+    elif splits.kind == "features" and not caches_features(model_params):
         stale = "holds cached backbone features, but this model does not freeze its backbone"
     elif splits.kind in ("features", "text"):
         want, have = prepared_for(splits.kind, model_params), splits.info.get("prepared_for")
@@ -57,7 +88,8 @@ def check_model_input(splits: Splits, model_params: Mapping[str, Any]) -> None:
             stale = f"was prepared for {have}, not {want}"
     if stale:
         raise ConfigError(
-            f"model_input of {splits.name} {stale}: run data_prep again with the same --params"
+            f"model_input of {splits.name} {stale}: run data_prep again with the same --params "
+            "(kedro run --pipeline=data_prep)"
         )
 
 
@@ -133,14 +165,17 @@ def prepare_model_input(
     data_params: Mapping[str, Any],
     train_params: Mapping[str, Any],
 ) -> Splits:
+    """Splits -> model input, which records the data settings that made it and its fingerprint."""
     if splits.kind == "text":
-        return tokenize_splits(splits, model_params, int(data_params.get("max_length", 64)))
-    if splits.kind == "image" and caches_features(model_params):
-        return backbone_features(
+        splits = tokenize_splits(splits, model_params, int(data_params.get("max_length", 64)))
+    elif splits.kind == "image" and caches_features(model_params):
+        splits = backbone_features(
             splits,
             model_params,
             train_params.get("device", "auto"),
             min(int(train_params.get("eval_batch_size", 256)), 256),
             bool(train_params.get("amp", False)),
         )
-    return splits
+    info = {k: v for k, v in splits.info.items() if k != "fingerprint"}
+    splits = replace(splits, info={**info, "data_settings": dict(data_params)})
+    return replace(splits, info={**splits.info, "fingerprint": data_fingerprint(splits)})

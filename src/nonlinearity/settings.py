@@ -4,9 +4,9 @@ import os
 
 from kedro.config import OmegaConfigLoader
 
-from nonlinearity.hooks import ValidateParamsHook
+from nonlinearity.hooks import SweepSummaryHook, ValidateParamsHook
 
-HOOKS = (ValidateParamsHook(),)
+HOOKS = (ValidateParamsHook(), SweepSummaryHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

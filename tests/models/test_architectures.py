@@ -7,10 +7,12 @@ from torch import nn
 from nonlinearity.data import load_raw, make_splits, to_device
 from nonlinearity.data.splits import crop_flip
 from nonlinearity.errors import ConfigError
-from nonlinearity.experiment import RunSpec, run_experiment
 from nonlinearity.layers.apply import Approach, apply_approach, find_activation_sites, spread
 from nonlinearity.models import build_model, check_model, resolve_target, untie_activations
 from nonlinearity.prepare import prepare_model_input
+from nonlinearity.run.spec import RunSpec
+from nonlinearity.run.store import RunStore
+from nonlinearity.run.train import load_model, train_run
 from nonlinearity.training.loop import evaluate_metrics
 from tests.conftest import TINY_MEASURE
 
@@ -146,14 +148,17 @@ def digits32_small():
     return make_splits(raw, 0.2, 0.2, seed=0, data_params={"per_class": 12})
 
 
-def test_frozen_backbone_features_are_cached_and_the_model_runs_on_images(digits32_small):
+def test_frozen_backbone_features_are_cached_and_the_model_runs_on_images(digits32_small, tmp_path):
     model_params = {**RESNET, "freeze_backbone": True, "target": "head"}
     prepared = prepare_model_input(digits32_small, model_params, {}, TRAIN)
     assert prepared.kind == "features" and prepared.x_train.shape[1] == 512
     assert prepared.model_input_shape == (3, 32, 32)
-    model, history, meta = run_experiment(
+    record = train_run(
         prepared, model_params, TRAIN, RunSpec("fixed", ratio=0.5), None, TINY_MEASURE
     )
+    meta, store = record.meta, RunStore(tmp_path)
+    store.save(record)
+    model = load_model(store, record.name)  # backbone + head, rebuilt from the stored weights
     assert meta["config"]["data"]["cached_features"] == [512]
     backbone_channels = 64 + 2 * (64 * 2 + 128 * 2 + 256 * 2 + 512 * 2)
     assert meta["nonlinear_units"] == backbone_channels + 8  # half of the 16 head units
@@ -172,13 +177,9 @@ def test_stale_model_input_stops_the_run(digits32_small):
     frozen = {**RESNET, "freeze_backbone": True, "target": "head"}
     prepared = prepare_model_input(digits32_small, frozen, {}, TRAIN)
     with pytest.raises(ConfigError, match="run data_prep again"):
-        run_experiment(
-            prepared, {**frozen, "target": "all"}, TRAIN, RunSpec("fixed"), None, TINY_MEASURE
-        )
+        train_run(prepared, {**frozen, "target": "all"}, TRAIN, RunSpec("fixed"), None)
     with pytest.raises(ConfigError, match="run data_prep again"):
-        run_experiment(
-            prepared, {**frozen, "stem": "cifar"}, TRAIN, RunSpec("fixed"), None, TINY_MEASURE
-        )
+        train_run(prepared, {**frozen, "stem": "cifar"}, TRAIN, RunSpec("fixed"), None)
 
 
 @pytest.mark.parametrize(
@@ -249,9 +250,10 @@ def test_gated_transformer_run_records_gates_per_layer(tiny_bert):
     assert (splits.x_train == 1).sum() == 0  # no [UNK]: the tokenizer is the one written here
     gates = {"l1": 1e-3, "harden_budget": 0.5, "finetune_epochs": 0}
     train = {**TRAIN, "epochs": 3, "lr": 2e-3, "optimizer": "adamw"}
-    _, history, meta = run_experiment(
+    record = train_run(
         splits, tiny_bert, train, RunSpec("gating", variant="t"), gates, TINY_MEASURE
     )
+    history, meta = record.history, record.meta
     assert meta["config"]["data"]["kind"] == "text" and meta["config"]["data"]["synthetic"]
     assert meta["nonlinear_units"] == pytest.approx(0.5 * 3 * 48, abs=3)
     layers = history[0]["gating"]

@@ -200,7 +200,7 @@ def test_report_is_filled_from_the_data(records):
 
 
 def test_pruned_runs_against_fixed_and_folded_latency(records):
-    pruned = run("pruning", 0.955, 0.45, latency=1.6, source_run="digits_mlp_fixed_0_s0")
+    pruned = run("pruning", 0.955, 0.45, latency=1.6, source_run="digits_mlp_fixed_0_s0_c0a1b2c")
     pruned["meta"]["folding"] = {"efficiency": {"latency": {"p50_latency_s": 0.8e-3}}}
     records["digits_mlp_pruned-fixed_0_s0_s0"] = pruned
     s = summary_table(records)

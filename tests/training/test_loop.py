@@ -3,7 +3,9 @@ import torch
 
 from nonlinearity.data import to_device
 from nonlinearity.errors import ConfigError
-from nonlinearity.experiment import RunSpec, run_experiment
+from nonlinearity.run.spec import RunSpec
+from nonlinearity.run.store import RunStore
+from nonlinearity.run.train import load_model, train_run
 from nonlinearity.training import GateConfig, TrainConfig
 from tests.conftest import LATENCY_KEYS, TINY_MEASURE, TINY_MODEL, TINY_TRAINING
 
@@ -15,21 +17,17 @@ RECORD_KEYS = {
     "val_loss",
     "val_acc",
     "lr",
-    "epoch_time_s",
     "gating",
 }
 
 
-def _strip_times(history):
-    return [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in history]
-
-
 def test_same_seed_same_history(digits_splits):
     spec = RunSpec("fixed", seed=1, ratio=0.5)
-    _, h1, _ = run_experiment(digits_splits, TINY_MODEL, TINY_TRAINING, spec, None, TINY_MEASURE)
-    _, h2, _ = run_experiment(digits_splits, TINY_MODEL, TINY_TRAINING, spec, None, TINY_MEASURE)
-    assert _strip_times(h1) == _strip_times(h2)
-    _, h3, _ = run_experiment(
+    r1 = train_run(digits_splits, TINY_MODEL, TINY_TRAINING, spec, None, TINY_MEASURE)
+    r2 = train_run(digits_splits, TINY_MODEL, TINY_TRAINING, spec, None, TINY_MEASURE)
+    assert r1.history == r2.history  # timings live apart, in r.timing
+    assert [e["epoch"] for e in r1.timing["epochs"]] == [1, 2]
+    r3 = train_run(
         digits_splits,
         TINY_MODEL,
         TINY_TRAINING,
@@ -37,11 +35,11 @@ def test_same_seed_same_history(digits_splits):
         None,
         TINY_MEASURE,
     )
-    assert _strip_times(h1) != _strip_times(h3)
+    assert r1.history != r3.history
 
 
-def test_fixed_run_records_and_meta(digits_splits):
-    model, history, meta = run_experiment(
+def test_fixed_run_records_and_meta(digits_splits, tmp_path):
+    record = train_run(
         digits_splits,
         TINY_MODEL,
         {**TINY_TRAINING, "epochs": 3},
@@ -49,23 +47,29 @@ def test_fixed_run_records_and_meta(digits_splits):
         None,
         TINY_MEASURE,
     )
+    history, meta = record.history, record.meta
     assert [r["epoch"] for r in history] == [1, 2, 3]
     assert all(RECORD_KEYS <= set(r) for r in history)
     assert [s["alpha_mean"] for s in history[-1]["gating"]] == [0.75, 0.75, 0.75]
     assert history[-1]["val_acc"] > 0.8  # three epochs on digits learn it (chance is 0.1)
-    assert meta["run_name"] == "digits_mlp_fixed_25_s0"
+    assert meta["run_name"].startswith("digits_mlp_fixed_25_s0_c") and meta["status"] == "complete"
     assert meta["config"]["approach"] == "fixed" and meta["config"]["linear_ratio"] == 0.25
     assert meta["param_counts"]["total_params"] == 64 * 32 + 32 + 2 * (32 * 32 + 32) + 32 * 10 + 10
     assert meta["approx_linear_flops"] == 2 * (64 * 32 + 2 * 32 * 32 + 32 * 10)
     assert meta["nonlinear_units"] == 3 * 24
     assert LATENCY_KEYS <= set(meta["latency"])
     assert meta["memory_mb"] > 0
-    assert next(model.parameters()).device.type == "cpu"
+    store = RunStore(tmp_path)
+    store.save(record)
+    model = load_model(store, record.name)  # rebuilt from settings + safetensors weights
+    x = torch.randn(5, 1, 8, 8)
+    assert [m.n_nonlinear for m in (model.act0, model.act1, model.act2)] == [24, 24, 24]
+    assert next(model.parameters()).device.type == "cpu" and model(x).shape == (5, 10)
 
 
 def test_gated_run_hardens_then_finetunes(digits_splits):
     gates = {"l1": 0.5, "temperature_end": 0.2, "harden_budget": 0.5, "finetune_epochs": 1}
-    _, history, meta = run_experiment(
+    record = train_run(
         digits_splits,
         TINY_MODEL,
         TINY_TRAINING,
@@ -73,13 +77,14 @@ def test_gated_run_hardens_then_finetunes(digits_splits):
         gates,
         TINY_MEASURE,
     )
+    history, meta = record.history, record.meta
     assert [r["epoch"] for r in history] == [1, 2, "hardened", 3]
     assert [r["phase"] for r in history] == ["train", "train", "hardened", "finetune"]
     hardened = history[2]
     assert [s["alpha_mean"] for s in hardened["gating"]] == [0.5, 0.5, 0.5]
     assert hardened["linear_ratio"] == 0.5
     assert meta["nonlinear_units"] == 48 and meta["config"]["approach"] == "gating"
-    assert meta["run_name"] == "digits_mlp_gated-b_s0"
+    assert meta["run_name"].startswith("digits_mlp_gated-b_s0_c")
 
 
 def test_data_on_device_is_normalised(digits_splits):

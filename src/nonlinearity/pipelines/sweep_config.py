@@ -13,8 +13,7 @@ from pathlib import Path
 from kedro.config import OmegaConfigLoader
 from kedro.framework.project import settings
 
-from ..experiment import RunSpec
-from ..sweeps import fixed_specs, gated_specs
+from ..run.spec import RunSpec, sweep_specs
 
 
 def _conf_source() -> Path:
@@ -33,5 +32,4 @@ def sweep_params() -> dict:
 
 
 def registered_specs() -> list[RunSpec]:
-    params = sweep_params()
-    return fixed_specs(params.get("train_fixed")) + gated_specs(params.get("train_gated"))
+    return sweep_specs(sweep_params())

@@ -2,7 +2,7 @@
 
 from .fold import FoldedMLP, fold_mlp, fold_model, linear_macs
 from .prune import PruneConfig, apply_decisions, decide, linear_neighbours
-from .run import fold_check, prune_and_fold, pruned_run_name
+from .pruned import fold_check, prune_and_fold, prune_run, pruned_identity
 
 __all__ = [
     "FoldedMLP",
@@ -15,5 +15,6 @@ __all__ = [
     "linear_macs",
     "linear_neighbours",
     "prune_and_fold",
-    "pruned_run_name",
+    "prune_run",
+    "pruned_identity",
 ]

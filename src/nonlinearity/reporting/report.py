@@ -114,6 +114,10 @@ def build_report(
         "",
     ]
     out += [_summary_sentence(s, f, tol) for s, f in settings.items()] or ["_No runs yet._"]
+    failed = findings.get("failed_runs") or []
+    if failed:
+        out += ["", f"{len(failed)} runs failed and are not results (nor in any figure or table):"]
+        out += [f"- `{f['run']}`: {f['error']}" for f in failed]
     out += ["", "## 2. Methods", ""]
     out += [
         "Hidden neurons skip their activation (identity instead of ReLU/GELU): a fixed random "

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .collect import failed_runs
+
 RATIOS = (0.25, 0.5, 0.75)
 
 
@@ -76,7 +78,7 @@ def findings(
     tolerance: float = 0.01,
 ) -> dict[str, Any]:
     """What the data say, per data set and model; every number computed, none typed in."""
-    out: dict[str, Any] = {"tolerance": tolerance, "settings": {}}
+    out: dict[str, Any] = {"tolerance": tolerance, "settings": {}, "failed_runs": failed_runs(runs)}
     fixed = _fixed(summary)
     for setting, g in summary.groupby("setting", sort=True):
         f = fixed[fixed.setting == setting]

@@ -9,6 +9,7 @@ the same history (timings aside).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -18,11 +19,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import DeviceData
+from ..errors import NonlinearityError
 from ..layers import gated_layers, layer_stats
 from .config import GateConfig, TrainConfig
 from .regularizers import gate_penalty, temperature_at
 
 log = logging.getLogger(__name__)
+
+
+class DivergedError(NonlinearityError):
+    """Training produced a non-finite loss or weight: the run is not a result."""
+
+
+def _check_finite(model: nn.Module, train_loss: float, label: str, phase: str, epoch: int) -> None:
+    what = None
+    if not math.isfinite(train_loss):
+        what = f"non-finite training loss ({train_loss})"
+    else:
+        bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            what = f"non-finite weights in {bad[0]} (a gradient overflowed)"
+    if what:
+        raise DivergedError(f"{label}: {what} at {phase} epoch {epoch}")
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -94,9 +112,17 @@ def fit(
     first_epoch: int = 1,
     phase: str = "train",
     label: str = "",
-    on_epoch: Callable[[dict], None] | None = None,
+    on_epoch: Callable[[dict, Callable[[], dict]], None] | None = None,
+    resume: dict | None = None,
 ) -> list[dict]:
-    """Train in place; returns one record per epoch (see docs/metrics.md)."""
+    """Train in place; returns one record per epoch (see docs/metrics.md).
+
+    `on_epoch(record, state)` is called after each epoch; `state()` gives what
+    `resume` takes to continue after that epoch exactly as if never stopped: the
+    optimiser, scheduler, batch-order generator and global RNG states and the records
+    so far (the model's weights are the caller's to save and restore). A non-finite
+    loss or weight raises `DivergedError` naming the run, phase and epoch.
+    """
     epochs = cfg.epochs if epochs is None else epochs
     device = data.device
     torch.manual_seed(seed)
@@ -110,9 +136,26 @@ def fit(
         if cfg.scheduler == "cosine"
         else None
     )
+    history: list[dict] = []
+    if resume is not None:
+        opt.load_state_dict(resume["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(resume["scheduler"])
+        gen.set_state(resume["generator"])
+        torch.set_rng_state(resume["rng"])
+        history = list(resume["history"])
+
+    def state() -> dict:
+        return {
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict() if sched is not None else None,
+            "generator": gen.get_state(),
+            "rng": torch.get_rng_state(),
+            "history": list(history),
+        }
+
     step_model = torch.compile(model) if cfg.compile else model
-    history = []
-    for epoch in range(first_epoch, first_epoch + epochs):
+    for epoch in range(first_epoch + len(history), first_epoch + epochs):
         start = time.perf_counter()
         if gates:
             for g in gate_modules:
@@ -158,6 +201,7 @@ def fit(
         }
         if gates:
             record["temperature"] = gate_modules[0].temperature if gate_modules else None
+        _check_finite(model, record["train_loss"], label, phase, epoch)
         history.append(record)
         log.info(
             "%s %s epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.2fs",
@@ -172,7 +216,7 @@ def fit(
             record["epoch_time_s"],
         )
         if on_epoch:
-            on_epoch(record)
+            on_epoch(record, state)
     return history
 
 

@@ -1,21 +1,18 @@
-"""activation_analysis: one node per trained run of the sweep (pick runs with --namespaces)."""
+"""activation_analysis: every stored run matching `select` (default: all), in one node."""
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Pipeline, node
 
-from ..runs import per_run
-from ..sweep_config import registered_specs
-from .nodes import analyse_run
-
-PARAMS = ["params:dataset", "params:model", "params:activation_analysis"]
+from .nodes import analyse_runs
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return per_run(
-        analyse_run,
-        ["model", "model_input"],
-        ["activation_stats", "activation_tables"],
-        "analyse",
-        PARAMS,
-        registered_specs(),
-        free_inputs=("model_input",),
+    return Pipeline(
+        [
+            node(
+                analyse_runs,
+                ["run_store", "model_inputs", "params:activation_analysis", "params:select"],
+                ["activation_stats", "activation_tables"],
+                name="analyse_runs",
+            )
+        ]
     )

@@ -1,36 +1,23 @@
-"""benchmark: one node per run of the sweep, an interleaved comparison, one table."""
+"""benchmark: every stored run matching `select` (default: all), measured one way, in one node.
+
+Latency at each batch size, training throughput, FLOPs, nonlinear units and memory
+are merged into each run's meta.json (atomically, after all were measured); runs are
+timed in turns against their all-ReLU run for the latency ratios.
+"""
 
 from kedro.pipeline import Pipeline, node
 
-from ..runs import per_run
-from ..sweep_config import registered_specs
-from .nodes import benchmark_run, benchmark_table, compare_latency
-
-PARAMS = ["params:dataset", "params:model", "params:benchmark"]
+from .nodes import benchmark_runs
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    specs = registered_specs()
-    rows = [f"benchmark_row_{s.key}" for s in specs]
-    runs = per_run(
-        benchmark_run,
-        ["model", "artifacts"],
-        ["benchmark_row", "benchmark_meta"],
-        "benchmark",
-        PARAMS,
-        specs,
-        outputs_for=lambda s: {"benchmark_row": f"benchmark_row_{s.key}"},
+    return Pipeline(
+        [
+            node(
+                benchmark_runs,
+                ["run_store", "params:benchmark", "params:select"],
+                ["benchmark_meta", "latency_comparison", "benchmark_table"],
+                name="benchmark_runs",
+            )
+        ]
     )
-    compare = node(
-        compare_latency,
-        inputs=["models", "params:benchmark", *rows],
-        outputs="latency_comparison",
-        name="compare_latency",
-    )
-    table = node(
-        benchmark_table,
-        inputs=["latency_comparison", *rows],
-        outputs="benchmark_table",
-        name="benchmark_table",
-    )
-    return runs + Pipeline([compare, table])

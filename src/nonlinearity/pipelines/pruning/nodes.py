@@ -2,58 +2,60 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from ...analysis import AnalysisConfig
-from ...data import Splits
-from ...experiment import RunSpec, run_name
-from ...pruning import PruneConfig, prune_and_fold, pruned_run_name
-from ..runs import load_partition
+from ...errors import DataUnavailableError
+from ...pruning import PruneConfig, prune_run
+from ...run.select import select_runs
+from ...run.store import RunStore
+from ..activation_analysis.nodes import inputs_of
 
-ANALYSE_FIRST = "run kedro run --pipeline=activation_analysis first, with the same --params"
+log = logging.getLogger(__name__)
+
+ANALYSE_FIRST = "run kedro run --pipeline=activation_analysis first"
 
 
-def prune_run(
-    models: dict[str, Callable],
-    artifacts: dict[str, Callable],
+def prune_runs(
+    store: RunStore,
+    model_inputs: dict[str, Callable],
     tables: dict[str, Callable],
-    model_input: Splits,
-    dataset: str,
-    model_params: dict[str, Any],
-    train_params: dict[str, Any],
-    measure_params: dict[str, Any],
-    analysis_params: dict[str, Any],
     params: dict[str, Any],
-    *,
-    spec: RunSpec,
-) -> tuple[dict, dict, dict, dict]:
-    """A trained run and its statistics -> the pruned run (model, folded model, files)."""
-    source = run_name(dataset, model_params.get("name", "mlp"), spec)
-    model = load_partition(models, source, "trained model")
-    history = load_partition(artifacts, f"{source}/history", "history.json")
-    meta = load_partition(artifacts, f"{source}/meta", "meta.json")
-    neurons = load_partition(
-        tables, f"{source}/activation_neurons", "activation statistics", ANALYSE_FIRST
-    )
-    name = pruned_run_name(source, spec.key)
-    pruned, folded, history, meta, decisions = prune_and_fold(
-        model,
-        history,
-        meta,
-        neurons,
-        model_input,
-        model_params,
-        train_params,
-        AnalysisConfig.from_params(analysis_params).thresholds,
-        PruneConfig.from_params(params),
-        measure_params,
-        name,
-    )
-    # PartitionedDataset calls callable values to get the data; a module is callable.
-    return (
-        {name: lambda: pruned},
-        {name: lambda: folded} if folded is not None else {},
-        {f"{name}/history": history, f"{name}/meta": meta},
-        {f"{name}/pruning_decisions": decisions},
-    )
+    analysis_params: dict[str, Any],
+    measure_params: dict[str, Any],
+    select: str,
+    rerun: bool,
+) -> list:
+    """Every selected trained (not pruned) run with statistics -> its pruned run's record."""
+    cfg = PruneConfig.from_params(params)
+    thresholds = AnalysisConfig.from_params(analysis_params).thresholds
+    names = select_runs(store, select, approaches=("fixed", "layerwise", "gating"))
+    analysed = [n for n in names if f"{n}/activation_neurons" in tables]
+    if len(analysed) < len(names):
+        unanalysed = sorted(set(names) - set(analysed))
+        log.warning(
+            "%d runs have no statistics (%s): %s",
+            len(unanalysed),
+            ANALYSE_FIRST,
+            ", ".join(unanalysed),
+        )
+    if not analysed:
+        raise DataUnavailableError(
+            f"no activation statistics for the selected runs: {ANALYSE_FIRST}"
+        )
+    inputs = inputs_of(store, analysed, model_inputs)
+    return [
+        prune_run(
+            store,
+            name,
+            splits,
+            tables[f"{name}/activation_neurons"](),
+            thresholds,
+            cfg,
+            measure_params,
+            bool(rerun),
+        )
+        for name, splits in inputs.items()
+    ]

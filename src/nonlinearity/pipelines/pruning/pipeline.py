@@ -1,32 +1,31 @@
-"""pruning: one node per trained run of the sweep (pick runs with --namespaces).
+"""pruning: every stored trained run matching `select` that activation_analysis analysed.
 
-Reads each run's model, files and activation statistics (from activation_analysis)
-and writes a new run, `<dataset>_<model>_pruned-<run>`, with its folded model.
+Each source run gets a new run, `<dataset>_<model>_pruned-<key>_c<digest>`, with its
+decisions and folded model, written into the run store like any run.
 """
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Pipeline, node
 
-from ..runs import per_run
-from ..sweep_config import registered_specs
-from .nodes import prune_run
-
-PARAMS = [
-    "params:dataset",
-    "params:model",
-    "params:training",
-    "params:measure",
-    "params:activation_analysis",
-    "params:pruning",
-]
+from .nodes import prune_runs
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return per_run(
-        prune_run,
-        ["model", "artifacts", "activation_tables", "model_input"],
-        ["pruned_model", "folded_model", "pruned_artifacts", "decisions"],
-        "prune",
-        PARAMS,
-        registered_specs(),
-        free_inputs=("model_input",),
+    return Pipeline(
+        [
+            node(
+                prune_runs,
+                [
+                    "run_store",
+                    "model_inputs",
+                    "activation_tables",
+                    "params:pruning",
+                    "params:activation_analysis",
+                    "params:measure",
+                    "params:select",
+                    "params:rerun",
+                ],
+                "pruned_records",
+                name="prune_runs",
+            )
+        ]
     )

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ... import reporting
-from ...sweeps import check_tolerance
+from ...params import ReportingConfig, parse
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,9 @@ def tables(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def find(
     summary: pd.DataFrame, layers: pd.DataFrame, records: dict[str, dict], params: dict[str, Any]
 ) -> dict[str, Any]:
-    return reporting.findings(summary, layers, records, check_tolerance(params))
+    return reporting.findings(
+        summary, layers, records, parse(ReportingConfig, params, "reporting").tolerance
+    )
 
 
 def report(

@@ -3,7 +3,7 @@
 from kedro.pipeline import Pipeline, node
 
 from ...reporting import FIGURES
-from ..runs import bind
+from ..per_run import bind
 from .nodes import collect, find, plot, report, summarise, tables
 
 

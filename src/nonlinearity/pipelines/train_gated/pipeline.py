@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline
 
-from ..runs import sweep_pipeline
+from ..per_run import sweep_pipeline
 from ..sweep_config import registered_specs
 
 

@@ -10,6 +10,9 @@ from typing import Any
 import pandas as pd
 
 from ..history import linear_share
+from ..run.fingerprint import fingerprint, settings_diff
+from ..run.name import parse_name
+from ..run.record import is_result
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,10 @@ def _label(cfg: Mapping[str, Any]) -> str:
     if a == "gating":
         return f"gated {cfg.get('variant')}"
     if a == "pruning":
-        return f"pruned {str(cfg.get('source_run', '')).rsplit('_s', 1)[0].split('_', 2)[-1]}"
+        try:  # the source's key without its seed: `pruned fixed_0`
+            return f"pruned {parse_name(str(cfg.get('source_run'))).key.rsplit('_s', 1)[0]}"
+        except ValueError:
+            return f"pruned {cfg.get('source_run')}"
     return str(a)
 
 
@@ -142,11 +148,76 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None or math.isnan(seconds) else 1e3 * seconds
 
 
+def shared_settings(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """What the runs of one setting must share to be compared: data, model, training.
+
+    Pruned runs carry their source's settings. Records without `settings` (older
+    runs) fall back to their config's data, model and training.
+    """
+    s = meta.get("settings")
+    if not s:
+        cfg = meta.get("config", {})
+        data = {k: v for k, v in (cfg.get("data") or {}).items() if k != "sizes"}
+        s = {
+            "dataset": cfg.get("dataset"),
+            "data": data,
+            "model": cfg.get("model"),
+            "training": cfg.get("training"),
+        }
+    return {k: s.get(k) for k in ("dataset", "data", "model", "training")}
+
+
+def _split_settings(rows: list[dict], metas: Mapping[str, Mapping[str, Any]]) -> None:
+    """Runs of one setting that differ in shared settings: `digits · mlp [training.epochs=8]`."""
+    by_setting: dict[str, dict[str, list[dict]]] = {}
+    for row in rows:
+        fp = fingerprint(shared_settings(metas[row["run"]]))
+        by_setting.setdefault(row["setting"], {}).setdefault(fp, []).append(row)
+    for setting, groups in by_setting.items():
+        if len(groups) < 2:
+            continue
+        reps = {fp: shared_settings(metas[g[0]["run"]]) for fp, g in groups.items()}
+        keys = sorted(
+            {k for a in reps.values() for b in reps.values() for k in settings_diff(a, b)}
+        )
+        log.warning(
+            "%s: runs of %d different settings (%s differ); reported apart, never averaged",
+            setting,
+            len(groups),
+            ", ".join(keys),
+        )
+        for fp, group in groups.items():
+            label = ", ".join(f"{k}={_get(reps[fp], k)}" for k in keys)
+            for row in group:
+                row["setting"] = f"{setting} [{label}]"
+
+
+def _get(settings: Mapping[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        settings = settings.get(part) if isinstance(settings, Mapping) else None
+    return settings
+
+
+def failed_runs(runs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Runs recorded as failed (not results): name and why."""
+    return [
+        {"run": run, "error": rec["meta"].get("error", "failed")}
+        for run, rec in sorted(runs.items())
+        if not is_result(rec["meta"])
+    ]
+
+
 def summary_table(runs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per run; empty (with the columns) when there are no runs."""
-    rows = [summary_row(run, rec) for run, rec in runs.items()]
+    """One row per completed run; empty (with the columns) when there are none.
+
+    Failed runs are left out (see `failed_runs`); runs of one data set and model whose
+    shared settings differ get separate settings.
+    """
+    results = {run: rec for run, rec in runs.items() if is_result(rec["meta"])}
+    rows = [summary_row(run, rec) for run, rec in results.items()]
     if not rows:
         return pd.DataFrame(columns=list(summary_row("", {"meta": {}, "history": []})))
+    _split_settings(rows, {run: rec["meta"] for run, rec in results.items()})
     return pd.DataFrame(rows).sort_values(["setting", "approach", "linear_ratio", "run"])
 
 

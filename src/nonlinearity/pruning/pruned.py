@@ -1,4 +1,8 @@
-"""One pruning run: decide, linearise and remove, fine-tune, fold, measure."""
+"""A pruned run: decide, linearise and remove, fine-tune, fold, measure, record.
+
+The pruned run of `digits_mlp_fixed_0_s0_c1f3a9e` is `digits_mlp_pruned-fixed_0_s0_c<d>`,
+where `d` fingerprints the source's fingerprint with the pruning and threshold settings.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,6 @@ from ..history import linear_share
 from ..layers.apply import find_activation_sites, layer_stats
 from ..measure.efficiency import efficiency
 from ..models import resolve_target
-from ..prepare import check_model_input
 from ..training import TrainConfig, fit
 from ..training.loop import evaluate_metrics
 from .fold import fold_model
@@ -29,11 +32,6 @@ from .prune import PruneConfig, apply_decisions, decide
 log = logging.getLogger(__name__)
 
 FOLD_TOLERANCE = 1e-4  # max |folded - unfolded| over max |unfolded| on the test split
-
-
-def pruned_run_name(source: str, key: str) -> str:
-    """`digits_mlp_fixed_0_s0` -> `digits_mlp_pruned-fixed_0_s0`."""
-    return source[: -len(key)] + f"pruned-{key}"
 
 
 def _record(model: nn.Module, data, cfg: TrainConfig, stage: str) -> dict[str, Any]:
@@ -84,7 +82,6 @@ def prune_and_fold(
     name: str = "",
 ) -> tuple[nn.Module, nn.Module | None, list[dict], dict, pd.DataFrame]:
     """Returns (pruned model, folded model or None, history, meta, decisions)."""
-    check_model_input(splits, model_params)
     train_cfg = TrainConfig.from_params(train_params)
     if cfg.lr is not None:
         train_cfg = replace(train_cfg, lr=float(cfg.lr))
@@ -175,3 +172,76 @@ def prune_and_fold(
     decisions.insert(0, "run", name)
     out_folded = folded.cpu() if folded is not None else None
     return model.cpu(), out_folded, [*history, *records], new_meta, decisions
+
+
+def pruned_identity(source_meta: Mapping[str, Any], thresholds: Thresholds, cfg: PruneConfig):
+    """(name, fingerprint) of the pruned run of a stored source run."""
+    from ..run.fingerprint import fingerprint
+    from ..run.name import format_name, parse_name, pruned_key
+
+    src = parse_name(source_meta["run_name"])
+    fp = fingerprint(
+        {
+            "source": source_meta["fingerprint"],
+            "pruning": asdict(cfg),
+            "thresholds": asdict(thresholds),
+        }
+    )
+    cfg_src = source_meta["config"]
+    name = format_name(
+        cfg_src["dataset"], cfg_src["model"].get("name", "mlp"), pruned_key(src.key), fp
+    )
+    return name, fp
+
+
+def prune_run(
+    store,
+    source: str,
+    splits: Splits,
+    neurons: pd.DataFrame,
+    thresholds: Thresholds,
+    cfg: PruneConfig,
+    measure_params: Mapping[str, Any] | None = None,
+    rerun: bool = False,
+):
+    """The pruned run of the stored run `source`, as a record (skipped when stored)."""
+    from ..run.record import COMPLETE, RunRecord, split_timing
+    from ..run.train import FOLDED, load_model, module_state
+
+    meta = store.meta(source)
+    name, fp = pruned_identity(meta, thresholds, cfg)
+    if not rerun and store.complete(name, fp):
+        log.info("%s: skipped, its complete record has the same fingerprint", name)
+        return RunRecord(name, [], {"fingerprint": fp}, skipped=True)
+    pruned, folded, history, new_meta, decisions = prune_and_fold(
+        load_model(store, source),
+        store.history(source),
+        meta,
+        neurons,
+        splits,
+        meta["config"]["model"],
+        meta["config"]["training"],
+        thresholds,
+        cfg,
+        measure_params,
+        name,
+    )
+    history, timing = split_timing(history)
+    new_meta = {
+        **new_meta,
+        "status": COMPLETE,
+        "fingerprint": fp,
+        "settings": meta.get("settings"),
+        "provenance": meta.get("provenance"),
+    }
+    new_meta["config"]["spec"] = meta["config"]["spec"]  # the source's: rebuilt, then pruned
+    return RunRecord(
+        name,
+        history,
+        new_meta,
+        timing={"epochs": timing},
+        weights=pruned.state_dict(),
+        module_state=module_state(pruned),
+        files={"pruning_decisions.csv": decisions.to_csv(index=False)},
+        extra_weights={FOLDED: folded.state_dict()} if folded is not None else {},
+    )

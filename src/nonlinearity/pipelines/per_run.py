@@ -1,14 +1,14 @@
-"""One run as one namespaced node, shared by train_fixed and train_gated.
+"""One node per run of the sweep, namespaced by the run's key.
 
-Each run's node is `<key>.train`, with outputs `<key>.model` and `<key>.artifacts`
-(dataset factories in catalog.yml write them under the run's full name), so a
-parallel runner can spread runs over workers and `--namespaces` picks runs.
+A training run is the node `<key>.train`: model input and params in, the run's
+record out (`<key>.record`, written atomically into the run store), so a parallel
+runner can spread runs over workers and `--namespaces` picks runs. The node gets
+the store (`run_store`) to skip runs already complete and resume interrupted ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from functools import partial, update_wrapper
 from typing import Any
 
@@ -16,42 +16,44 @@ from kedro.pipeline import Pipeline, node
 
 from ..data import Splits
 from ..errors import DataUnavailableError
-from ..experiment import RunSpec, parse_schedule, run_experiment
+from ..run.record import RunRecord
+from ..run.spec import RunSpec, resolve_spec
+from ..run.store import RunStore
+from ..run.train import train_run
 
-SHARED_PARAMS = {"params:model", "params:training", "params:measure"}
+SHARED_PARAMS = ["params:data", "params:model", "params:training", "params:measure", "params:rerun"]
 
 
-def train_run(
+def train(
     splits: Splits,
+    store: RunStore,
+    data_params: dict[str, Any],
     model_params: dict[str, Any],
     train_params: dict[str, Any],
     measure_params: dict[str, Any],
+    rerun: bool,
     approach_params: dict[str, Any] | None = None,
     *,
     spec: RunSpec,
-) -> tuple[dict, dict]:
-    """Train and measure one run.
+) -> RunRecord:
+    """Train and measure one run (or skip it: a complete record with its fingerprint exists).
 
     `approach_params` is the gate variant (gating) or the layerwise section (layerwise).
-    Returns `{run_name: () -> model}` and `{"<run_name>/history": [...], "<run_name>/meta": {...}}`.
     """
-    gate_params = None
-    if spec.approach == "gating":
-        gate_params = approach_params
-    elif spec.approach == "layerwise":
-        schedule = approach_params["schedules"][spec.schedule_name]
-        spec = replace(
-            spec,
-            schedule=parse_schedule(schedule, spec.schedule_name),
-            ratio=float(approach_params.get("default_ratio", 0.0)),
-            pattern=approach_params.get("pattern", "random"),
-        )
-    model, history, meta = run_experiment(
-        splits, model_params, train_params, spec, gate_params, measure_params
+    gate_params = approach_params if spec.approach == "gating" else None
+    if spec.approach == "layerwise":
+        spec = resolve_spec(spec, approach_params)
+    return train_run(
+        splits,
+        model_params,
+        train_params,
+        spec,
+        gate_params,
+        measure_params,
+        data_params,
+        store,
+        bool(rerun),
     )
-    name = meta["run_name"]
-    # PartitionedDataset calls callable values to get the data; a module is callable.
-    return {name: lambda: model}, {f"{name}/history": history, f"{name}/meta": meta}
 
 
 TRAIN_FIRST = (
@@ -75,25 +77,16 @@ def bind(func, **kwargs):
 
 
 def run_pipeline(spec: RunSpec) -> Pipeline:
-    inputs = ["model_input", "params:model", "params:training", "params:measure"]
-    params = set(SHARED_PARAMS)
+    inputs = ["model_input", "run_store", *SHARED_PARAMS]
     if spec.approach == "gating":
-        params.add(f"params:train_gated.variants.{spec.variant}")
+        inputs.append(f"params:train_gated.variants.{spec.variant}")
     elif spec.approach == "layerwise":
-        params.add("params:train_fixed.layerwise")
-    inputs += sorted(params - SHARED_PARAMS)
+        inputs.append("params:train_fixed.layerwise")
     return Pipeline(
-        [
-            node(
-                bind(train_run, spec=spec),
-                inputs=inputs,
-                outputs=["model", "artifacts"],
-                name="train",
-            )
-        ],
+        [node(bind(train, spec=spec), inputs=inputs, outputs="record", name="train")],
         namespace=spec.key,
-        inputs={"model_input"},
-        parameters=params,
+        inputs={"model_input", "run_store"},
+        parameters={i for i in inputs if i.startswith("params:")},
     )
 
 

@@ -1,0 +1,76 @@
+"""A run's record: history, meta and timing as strict JSON, with a status.
+
+    runs/<name>/history.json   epoch records (guide §5.1), no timings: same settings,
+                               same bytes on CPU
+    runs/<name>/meta.json      guide §5.2 plus status, fingerprint, settings, provenance
+    runs/<name>/timing.json    seconds per epoch and per phase (they differ run to run)
+    runs/<name>/model.safetensors   the weights (complete runs only)
+
+`status` is `complete` (a result) or `failed` (not a result: `error` says why, e.g. a
+non-finite loss). Files are strict JSON: a non-finite float is written as null.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+COMPLETE, FAILED = "complete", "failed"
+TIMING_KEYS = ("epoch_time_s",)
+
+
+def strict(obj: Any) -> Any:
+    """`obj` with every non-finite float replaced by None (JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(strict(obj), indent=2, allow_nan=False) + "\n"
+
+
+def split_timing(history: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Epoch records -> (records without timing fields, [{epoch, phase, <timing>}])."""
+    clean, timing = [], []
+    for r in history:
+        clean.append({k: v for k, v in r.items() if k not in TIMING_KEYS})
+        t = {k: r[k] for k in TIMING_KEYS if k in r}
+        if t:
+            timing.append({"epoch": r["epoch"], "phase": r.get("phase"), **t})
+    return clean, timing
+
+
+@dataclass
+class RunRecord:
+    """Everything one run leaves: written together, or not at all (see `store.RunStore`)."""
+
+    name: str
+    history: list[dict]
+    meta: dict
+    timing: dict = field(default_factory=dict)
+    weights: Mapping[str, Any] | None = None  # name -> tensor; None for a failed run
+    module_state: dict = field(default_factory=dict)  # non-tensor state needed to rebuild
+    files: dict[str, str] = field(default_factory=dict)  # more files of the run: name -> text
+    extra_weights: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # file -> state
+    skipped: bool = False  # a complete record with this fingerprint is already stored
+
+    @property
+    def status(self) -> str:
+        return self.meta.get("status", COMPLETE)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.meta["fingerprint"]
+
+
+def is_result(meta: Mapping[str, Any]) -> bool:
+    """A record that may be reported as a result (records before statuses were complete)."""
+    return meta.get("status", COMPLETE) == COMPLETE

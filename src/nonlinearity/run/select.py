@@ -1,0 +1,54 @@
+"""Which stored runs a later pipeline acts on, and the model input each one trained on.
+
+`select` is fnmatch patterns of run names joined by `|` (`*` for every run):
+`digits_mlp_fixed_*|*gated-base_s0_*`. Only complete runs are selected.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import DataUnavailableError
+from .record import is_result
+from .store import RunStore
+
+TRAIN_FIRST = "train runs first (kedro run), then run this pipeline"
+
+
+def select_runs(
+    store: RunStore, select: str = "*", approaches: tuple[str, ...] | None = None
+) -> list[str]:
+    """Complete runs whose name matches `select` (and whose approach is one of `approaches`)."""
+    patterns = str(select or "*").split("|")
+    out = []
+    for name in store.names():
+        meta = store.meta(name) or {}
+        if not is_result(meta) or not any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            continue
+        if approaches is None or meta.get("config", {}).get("approach") in approaches:
+            out.append(name)
+    if not out:
+        raise DataUnavailableError(
+            f"no complete run in {store.shown(store.runs)}/ matches select={select!r}: "
+            f"{TRAIN_FIRST}"
+        )
+    return out
+
+
+def matching_input(
+    store: RunStore, name: str, model_inputs: Mapping[str, Callable[[], Any]]
+) -> Any | None:
+    """The model input `name` trained on (same data set, same fingerprint), or None."""
+    meta = store.meta(name) or {}
+    dataset = meta.get("config", {}).get("dataset")
+    load = model_inputs.get(f"{dataset}/model_input")
+    if load is None:
+        return None
+    splits = load()
+    from ..prepare import data_fingerprint
+
+    if data_fingerprint(splits) != (meta.get("provenance") or {}).get("model_input"):
+        return None
+    return splits

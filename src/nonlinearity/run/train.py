@@ -1,0 +1,388 @@
+"""One run: build -> apply approach -> fit (-> harden -> fine-tune) -> measure -> record.
+
+The run checkpoints after every `training.checkpoint_every` epochs into the store's
+`partial/<name>/`; a run started again with the same fingerprint continues from its
+last checkpoint, and on CPU its history equals an uninterrupted run's. A run whose
+complete record with the same fingerprint is stored is skipped (unless `rerun`).
+A non-finite loss or weight ends the run as `failed`, with the line that says why.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data import Splits, to_device
+from ..history import linear_share
+from ..layers import Approach, GatedActivation, apply_approach, gated_layers
+from ..measure import efficiency
+from ..models import BackboneHead, build_model, resolve_target
+from ..prepare import check_model_input, data_fingerprint
+from ..training import GateConfig, TrainConfig, fit, harden
+from ..training.loop import DivergedError, evaluate_metrics
+from .fingerprint import fingerprint, project_version, provenance
+from .name import format_name
+from .record import COMPLETE, FAILED, RunRecord, split_timing
+from .spec import RunSpec
+from .store import RunStore
+
+log = logging.getLogger(__name__)
+
+# Settings that do not change what a run computes (where it checkpoints, which CUDA index).
+NOT_FINGERPRINTED = ("device", "checkpoint_every")
+FOLDED = "folded.safetensors"  # a pruned run's folded model
+
+
+@dataclass(frozen=True)
+class RunId:
+    """Who a run is: its name and the fingerprint of everything that decides its result."""
+
+    name: str
+    fingerprint: str
+    settings: dict
+
+
+def run_settings(
+    dataset: str,
+    data_params: Mapping[str, Any] | None,
+    model_params: Mapping[str, Any],
+    train_cfg: TrainConfig,
+    spec: RunSpec,
+    gates: GateConfig | None,
+) -> tuple[str, dict]:
+    """(name, settings) of a run: what decides its result, as params give it, unloaded."""
+    training = {k: v for k, v in asdict(train_cfg).items() if k not in NOT_FINGERPRINTED}
+    training["device_type"] = train_cfg.resolve_device().type
+    settings = {
+        "dataset": dataset,
+        "data": dict(data_params or {}),
+        "model": dict(model_params),
+        "training": training,
+        "run": spec.settings(),
+        "gating": asdict(gates) if gates else None,
+    }
+    name = format_name(dataset, model_params.get("name", "mlp"), spec.key, fingerprint(settings))
+    return name, settings
+
+
+def identify(
+    splits: Splits,
+    model_params: Mapping[str, Any],
+    data_params: Mapping[str, Any] | None,
+    train_cfg: TrainConfig,
+    spec: RunSpec,
+    gates: GateConfig | None,
+) -> RunId:
+    """The run's name and its fingerprint: settings, the model input's and the code version."""
+    name, settings = run_settings(splits.name, data_params, model_params, train_cfg, spec, gates)
+    full = fingerprint(
+        {
+            "settings": settings,
+            "model_input": data_fingerprint(splits),
+            "version": project_version(),
+        }
+    )
+    return RunId(name, full, settings)
+
+
+def example_input(kind: str, shape: tuple[int, ...]) -> torch.Tensor:
+    """Two samples to trace activation sites with: token ids for text, zeros otherwise."""
+    if kind == "text":
+        return torch.ones((2, *shape), dtype=torch.long)
+    return torch.zeros((2, *shape))
+
+
+def build_for(
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    model_params: Mapping,
+    spec: RunSpec,
+    gates: GateConfig | None,
+    kind: str = "image",
+) -> tuple[nn.Module, Approach]:
+    """Seeded model with the approach applied (on CPU): the same weights for the same spec."""
+    torch.manual_seed(spec.seed)
+    model = build_model(model_params, input_shape, num_classes, kind)
+    target = resolve_target(model, model_params.get("target", "all"))
+    approach = spec.approach_config(
+        gates.init_alpha if gates else 0.9, gates.temperature_start if gates else 1.0, target
+    )
+    apply_approach(model, approach, example_input(kind, input_shape))
+    return model, approach
+
+
+def module_state(model: nn.Module) -> dict[str, dict]:
+    """What a state dict leaves out: each gate's temperature and whether it is hardened."""
+    return {
+        n: {"hardened": m.hardened, "temperature": m.temperature}
+        for n, m in model.named_modules()
+        if isinstance(m, GatedActivation)
+    }
+
+
+def restore_module_state(model: nn.Module, state: Mapping[str, Mapping]) -> None:
+    for n, m in model.named_modules():
+        if isinstance(m, GatedActivation) and n in state:
+            m.temperature = float(state[n]["temperature"])
+            m.hardened = bool(state[n]["hardened"])
+            m.logit.requires_grad_(not m.hardened)
+
+
+def _checkpointer(store: RunStore | None, run: RunId, model: nn.Module, every: int):
+    """`on_epoch` for `fit`: every `every` epochs, the model and the loop's state to disk."""
+    if store is None or every <= 0:
+        return None, lambda *_, **__: None
+
+    def save(phase: str, prior: list[dict], loop: dict | None, **extra: Any) -> None:
+        store.save_checkpoint(
+            run.name,
+            {
+                "fingerprint": run.fingerprint,
+                "phase": phase,
+                "prior": prior,
+                "loop": loop,
+                "model": model.state_dict(),
+                "module_state": module_state(model),
+                **extra,
+            },
+        )
+
+    def on_epoch_for(phase: str, prior: list[dict], extra: dict):
+        def on_epoch(record: dict, state) -> None:
+            loop = state()
+            if len(loop["history"]) % every == 0:
+                save(phase, prior, loop, **extra)
+
+        return on_epoch
+
+    return on_epoch_for, save
+
+
+def train_run(
+    splits: Splits,
+    model_params: Mapping[str, Any],
+    train_params: Mapping[str, Any],
+    spec: RunSpec,
+    gate_params: Mapping[str, Any] | None = None,
+    measure_params: Mapping[str, Any] | None = None,
+    data_params: Mapping[str, Any] | None = None,
+    store: RunStore | None = None,
+    rerun: bool = False,
+) -> RunRecord:
+    """Train and measure one run; returns its record (skipped when already stored)."""
+    train_cfg = TrainConfig.from_params(train_params)
+    gates = GateConfig.from_params(gate_params) if spec.approach == "gating" else None
+    measure_params = dict(measure_params or {})
+    check_model_input(splits, model_params, data_params)
+    run = identify(splits, model_params, data_params, train_cfg, spec, gates)
+    if store is not None and not rerun and store.complete(run.name, run.fingerprint):
+        log.info("%s: skipped, its complete record has the same fingerprint", run.name)
+        return RunRecord(run.name, [], {"fingerprint": run.fingerprint}, skipped=True)
+    name, device = run.name, train_cfg.resolve_device()
+    kind = "image" if splits.kind == "features" else splits.kind
+    model, approach = build_for(
+        splits.model_input_shape, splits.num_classes, model_params, spec, gates, kind
+    )
+    if splits.kind == "features":  # train the head on the cached outputs of this backbone
+        assert isinstance(model, BackboneHead)
+        model.set_backbone(copy.deepcopy(splits.backbone))
+    resume = store.load_checkpoint(name, run.fingerprint) if store is not None else None
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        restore_module_state(model, resume["module_state"])
+        done = len(resume["prior"]) + len((resume["loop"] or {}).get("history", []))
+        log.info(
+            "%s: resumed from its checkpoint after %d records (%s)", name, done, resume["phase"]
+        )
+    model.to(device)
+    data = to_device(splits, device)
+    started = time.perf_counter()
+    log.info(
+        "%s: %d train / %d val / %d test samples on %s", name, *splits.sizes().values(), device
+    )
+
+    every = getattr(train_cfg, "checkpoint_every", 1)
+    on_epoch_for, save = _checkpointer(store, run, model, every)
+    phase = resume["phase"] if resume else "train"
+    history: list[dict] = list(resume["prior"]) if resume else []
+    soft_alphas = resume.get("soft_alphas") if resume else None
+    try:
+        if phase == "train":
+            history += fit(
+                model,
+                data,
+                train_cfg,
+                spec.seed,
+                gates=gates,
+                label=name,
+                on_epoch=on_epoch_for("train", [], {}) if on_epoch_for else None,
+                resume=resume["loop"] if resume else None,
+            )
+        if gates and phase == "train":
+            soft_alphas = {  # each neuron's gate before hardening, for the reports
+                n: [round(a, 4) for a in m.alpha().detach().cpu().tolist()]
+                for n, m in model.named_modules()
+                if isinstance(m, GatedActivation)
+            }
+            history.append(harden(model, data, train_cfg, gates, label=name))
+            save("finetune", list(history), None, soft_alphas=soft_alphas)
+            resume = None
+        if gates and gates.finetune_epochs:
+            history += fit(
+                model,
+                data,
+                train_cfg,
+                spec.seed + 1,
+                epochs=gates.finetune_epochs,
+                first_epoch=train_cfg.epochs + 1,
+                phase="finetune",
+                label=name,
+                on_epoch=(
+                    on_epoch_for("finetune", list(history), {"soft_alphas": soft_alphas})
+                    if on_epoch_for
+                    else None
+                ),
+                resume=resume["loop"] if resume and phase == "finetune" else None,
+            )
+    except DivergedError as exc:
+        log.error("%s", exc)
+        return _failed(run, spec, splits, str(exc), history, train_cfg, gates, device)
+
+    test = evaluate_metrics(
+        model, data.x_test, data.y_test, train_cfg.eval_batch_size, train_cfg.amp, data.topk
+    )
+    train_time = time.perf_counter() - started
+    log.info("%s: test_acc %.4f  (%.1fs)", name, test["acc"], train_time)
+    eff = efficiency(
+        model,
+        splits.model_input_shape,
+        device,
+        int(measure_params.get("latency_batch_size", 256)),
+        float(measure_params.get("min_run_time_s", 0.5)),
+    )
+    history, timing = split_timing(history)
+    last = history[-1]
+    meta = {
+        "run_name": name,
+        "status": COMPLETE,
+        **eff,
+        "metrics": {
+            "val_acc": last["val_acc"],
+            "val_loss": last["val_loss"],
+            "test_acc": test["acc"],
+            "test_loss": test["loss"],
+            **{f"test_{k}": v for k, v in test.items() if k.startswith("top")},
+            "linear_ratio": linear_share(last["gating"]),
+            "train_time_s": train_time,
+        },
+        **({"gates_before_hardening": soft_alphas} if soft_alphas else {}),
+        **_identity(run, spec, splits, train_cfg, gates, measure_params, approach, device),
+    }
+    model.cpu()
+    return RunRecord(
+        name,
+        history,
+        meta,
+        timing={"epochs": timing, "train_time_s": train_time},
+        weights=model.state_dict(),
+        module_state=module_state(model),
+    )
+
+
+def _identity(
+    run: RunId,
+    spec: RunSpec,
+    splits: Splits,
+    train_cfg: TrainConfig,
+    gates: GateConfig | None,
+    measure_params: Mapping[str, Any],
+    approach: Approach | None,
+    device: torch.device,
+) -> dict[str, Any]:
+    """The meta.json fields that say what the run is: fingerprint, settings, config."""
+    return {
+        "fingerprint": run.fingerprint,
+        "settings": run.settings,
+        "provenance": {**provenance(), "model_input": data_fingerprint(splits)},
+        "config": {
+            "run_name": run.name,
+            "dataset": splits.name,
+            "model": run.settings["model"],
+            "approach": spec.approach,
+            "spec": spec.settings(),
+            "linear_ratio": spec.ratio if spec.approach == "fixed" else None,
+            "pattern": spec.pattern if spec.approach != "gating" else None,
+            "schedule_name": spec.schedule_name or None,
+            "schedule": spec.settings()["schedule"],
+            "variant": spec.variant or None,
+            "gating": asdict(gates) if gates else None,
+            "seed": spec.seed,
+            "training": asdict(train_cfg),
+            "measure": dict(measure_params),
+            "data": {
+                **run.settings["data"],
+                "sizes": splits.sizes(),
+                "input_shape": list(splits.model_input_shape),
+                "num_classes": splits.num_classes,
+                "kind": splits.kind,
+                "synthetic": splits.synthetic,
+                "augment": splits.augment,
+                **({"cached_features": list(splits.input_shape)} if splits.image_shape else {}),
+            },
+            "device": str(device),
+            "torch": torch.__version__,
+        },
+    }
+
+
+def _failed(run, spec, splits, error, history, train_cfg, gates, device) -> RunRecord:
+    history, timing = split_timing(history)
+    meta = {
+        "run_name": run.name,
+        "status": FAILED,
+        "error": error,
+        "metrics": {},
+        **_identity(run, spec, splits, train_cfg, gates, {}, None, device),
+    }
+    return RunRecord(run.name, history, meta, timing={"epochs": timing})
+
+
+def load_model(store: RunStore, name: str, folded: bool = False) -> nn.Module:
+    """A stored run's model, rebuilt from its settings and weights (no code is unpickled).
+
+    A pruned run is its source's model with the saved decisions applied again (they fix
+    the structure); `folded` gives its folded model, the fold of that structure.
+    """
+    meta = store.meta(name)
+    if meta is None:
+        raise FileNotFoundError(f"{store.runs / name / 'meta.json'} is missing or invalid")
+    cfg = meta["config"]
+    spec = RunSpec.from_settings(cfg["spec"])
+    gates = GateConfig(**cfg["gating"]) if cfg.get("gating") else None
+    data = cfg["data"]
+    kind = "image" if data["kind"] == "features" else data["kind"]
+    shape = tuple(data["input_shape"])
+    model, _ = build_for(shape, data["num_classes"], cfg["model"], spec, gates, kind)
+    state, extra = store.weights(name)
+    restore_module_state(model, extra)
+    if cfg.get("approach") == "pruning":
+        import pandas as pd
+
+        from ..pruning import apply_decisions, fold_model
+
+        decisions = pd.read_csv(store.runs / name / "pruning_decisions.csv")
+        apply_decisions(model, decisions, example_input(kind, shape))
+        if folded:
+            model = fold_model(model)
+            state, _ = store.weights(name, FOLDED)
+    model.load_state_dict(state)
+    for g in gated_layers(model):  # a hardened gate's mask came with the weights
+        g.logit.requires_grad_(not g.hardened)
+    return model.eval()
