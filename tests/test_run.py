@@ -183,7 +183,10 @@ def test_cli_colon_form_and_bad_input(project):
 
     ok = _kedro(project, "run", "--pipeline=data_prep", "--params=dataset:digits,data.split_seed:3")
     assert ok.returncode == 0, ok.stderr
-    assert _files(project) == ["data/05_model_input/digits/model_input.pkl"]
+    assert _files(project) == [  # safetensors + JSON: loading it runs no code
+        "data/05_model_input/digits/splits.json",
+        "data/05_model_input/digits/tensors.safetensors",
+    ]
 
     listed = _kedro(project, "registry", "list")
     assert {"- benchmark", "- data_prep", "- train_fixed", "- train_gated"} <= set(

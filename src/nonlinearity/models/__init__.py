@@ -137,6 +137,17 @@ def build_model(
     return MODELS[name].build(params, tuple(input_shape), num_classes)
 
 
+def for_stored_weights(params: Mapping[str, Any], input_shape: tuple[int, ...]) -> dict:
+    """Model params that build the same architecture without fetching pretrained weights
+    (they are about to be replaced by stored ones): a ResNet's `auto` stem resolved first."""
+    params = dict(params)
+    if params.get("pretrained"):
+        if params.get("stem", "auto") == "auto":
+            params["stem"] = "imagenet"  # what `auto` gives a pretrained backbone
+        params["pretrained"] = False
+    return params
+
+
 def resolve_target(model: nn.Module, target: str) -> str:
     """Model-level target names (`head`, `backbone`, `ffn`) -> module-name patterns."""
     return getattr(model, "targets", {}).get(target, target)
@@ -149,6 +160,7 @@ __all__ = [
     "SequenceClassifier",
     "build_mlp",
     "build_model",
+    "for_stored_weights",
     "check_model",
     "load_tokenizer",
     "resolve_target",

@@ -7,12 +7,15 @@
 from __future__ import annotations
 
 import fnmatch
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import DataUnavailableError
 from .record import is_result
 from .store import RunStore
+
+log = logging.getLogger(__name__)
 
 TRAIN_FIRST = "train runs first (kedro run), then run this pipeline"
 
@@ -24,8 +27,13 @@ def select_runs(
     patterns = str(select or "*").split("|")
     out = []
     for name in store.names():
-        meta = store.meta(name) or {}
-        if not is_result(meta) or not any(fnmatch.fnmatchcase(name, p) for p in patterns):
+        if not any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            continue
+        meta = store.meta(name)
+        if meta is None or "config" not in meta:
+            log.warning("%s left out: its meta.json is not valid JSON of a run", name)
+            continue
+        if not is_result(meta):
             continue
         if approaches is None or meta.get("config", {}).get("approach") in approaches:
             out.append(name)
@@ -43,7 +51,7 @@ def matching_input(
     """The model input `name` trained on (same data set, same fingerprint), or None."""
     meta = store.meta(name) or {}
     dataset = meta.get("config", {}).get("dataset")
-    load = model_inputs.get(f"{dataset}/model_input")
+    load = model_inputs.get(dataset)
     if load is None:
         return None
     splits = load()

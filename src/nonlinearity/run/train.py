@@ -23,7 +23,7 @@ from ..data import Splits, to_device
 from ..history import linear_share
 from ..layers import Approach, GatedActivation, apply_approach, gated_layers
 from ..measure import efficiency
-from ..models import BackboneHead, build_model, resolve_target
+from ..models import BackboneHead, build_model, for_stored_weights, resolve_target
 from ..prepare import check_model_input, data_fingerprint
 from ..training import GateConfig, TrainConfig, fit, harden
 from ..training.loop import DivergedError, evaluate_metrics
@@ -369,7 +369,8 @@ def load_model(store: RunStore, name: str, folded: bool = False) -> nn.Module:
     data = cfg["data"]
     kind = "image" if data["kind"] == "features" else data["kind"]
     shape = tuple(data["input_shape"])
-    model, _ = build_for(shape, data["num_classes"], cfg["model"], spec, gates, kind)
+    params = for_stored_weights(cfg["model"], shape)
+    model, _ = build_for(shape, data["num_classes"], params, spec, gates, kind)
     state, extra = store.weights(name)
     restore_module_state(model, extra)
     if cfg.get("approach") == "pruning":

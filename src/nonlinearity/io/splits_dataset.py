@@ -1,0 +1,117 @@
+"""`SplitsDataset`: a prepared model input as safetensors + JSON, never a pickle.
+
+    <folder>/tensors.safetensors   x_train, y_train, x_val, y_val, x_test, y_test
+    <folder>/backbone.safetensors  cached-feature inputs: the frozen backbone's weights
+    <folder>/splits.json           every other field of `Splits` (names, stats, info)
+
+The backbone is rebuilt from the settings recorded with the features
+(`info.prepared_for`) and its weights loaded, so reading `data/` runs no code. The
+folder is written aside and renamed into place: a kill leaves the old one or the new.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+from kedro.io import AbstractDataset
+
+from ..data import Splits
+
+TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+
+
+class SplitsDataset(AbstractDataset[Splits, Splits]):
+    """Model input of one data set, in a folder `path` (e.g. data/05_model_input/digits)."""
+
+    def __init__(self, path: str, metadata: dict | None = None) -> None:
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def save(self, data: Splits) -> None:
+        import torch
+        from safetensors.torch import save_file
+
+        tmp = self._path.with_name(f".{self._path.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        tensors = {k: torch.as_tensor(getattr(data, k)).contiguous() for k in TENSORS}
+        save_file(tensors, str(tmp / "tensors.safetensors"))
+        if data.backbone is not None:
+            state = {k: v.contiguous() for k, v in data.backbone.state_dict().items()}
+            save_file(state, str(tmp / "backbone.safetensors"))
+        rest = {
+            f.name: getattr(data, f.name)
+            for f in fields(data)
+            if f.name not in (*TENSORS, "backbone")
+        }
+        (tmp / "splits.json").write_text(json.dumps(rest, indent=1))
+        old = self._path.with_name(f".{self._path.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self._path.exists():
+            os.rename(self._path, old)
+        os.rename(tmp, self._path)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def load(self) -> Splits:
+        from safetensors.torch import load_file
+
+        rest = json.loads((self._path / "splits.json").read_text())
+        tensors = load_file(str(self._path / "tensors.safetensors"))
+        splits = Splits(**rest, **tensors)
+        splits = replace(
+            splits,
+            topk=tuple(splits.topk),
+            image_shape=tuple(splits.image_shape) if splits.image_shape else None,
+        )
+        if (self._path / "backbone.safetensors").is_file():
+            splits = replace(splits, backbone=self._backbone(splits))
+        return splits
+
+    def _backbone(self, splits: Splits) -> Any:
+        from safetensors.torch import load_file
+
+        from ..models import build_model, for_stored_weights
+
+        made_with = {k: v for k, v in splits.info["prepared_for"].items() if v is not None}
+        params = {**made_with, "head_hidden": [1], "target": "head", "freeze_backbone": True}
+        params = for_stored_weights(params, splits.image_shape)
+        model = build_model(params, splits.image_shape, splits.num_classes, "image")
+        backbone = model.backbone
+        backbone.load_state_dict(load_file(str(self._path / "backbone.safetensors")))
+        return backbone.eval()
+
+    def _exists(self) -> bool:
+        return (self._path / "splits.json").is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}
+
+
+class ModelInputsDataset(AbstractDataset[None, dict]):
+    """Every data set's model input under `path`: `{dataset: () -> Splits}`; read-only."""
+
+    def __init__(self, path: str = "data/05_model_input", metadata: dict | None = None) -> None:
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def load(self) -> dict:
+        if not self._path.is_dir():
+            return {}
+        return {
+            p.name: SplitsDataset(str(p)).load
+            for p in sorted(self._path.iterdir())
+            if (p / "splits.json").is_file()
+        }
+
+    def save(self, data: None) -> None:
+        from kedro.io import DatasetError
+
+        raise DatasetError("model inputs are written one data set at a time (model_input)")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}
