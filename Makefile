@@ -16,7 +16,7 @@ install: $(VENV)/.installed
 
 run: install  ## the default pipeline on the embedded digits data: train the sweep, write the report
 	$(BIN)/kedro run
-	@echo "Runs: data/07_model_output/runs/<run_name>/{history,meta}.json; models: data/06_models/<run_name>.pkl"
+	@echo "Runs: data/07_model_output/runs/<run_name>/{history,meta,timing}.json, model.safetensors"
 	@ls data/07_model_output/runs
 	@echo "Report: data/08_reporting/report.md (figures in data/08_reporting/figures/)"
 

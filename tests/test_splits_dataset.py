@@ -2,8 +2,8 @@
 
 import torch
 
+from nonlinearity.data.prepare import prepare_model_input
 from nonlinearity.io import ModelInputsDataset, SplitsDataset
-from nonlinearity.prepare import prepare_model_input
 
 
 def _same(a, b):

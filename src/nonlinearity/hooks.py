@@ -12,7 +12,7 @@ from kedro.framework.hooks import hook_impl
 from .errors import ConfigError, DataUnavailableError, NonlinearityError
 from .pipelines.sweep_config import registered_specs
 from .run.spec import sweep_specs
-from .sweeps import validate
+from .run.validate import validate
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class ValidateParamsHook:
                     "no model_input in data/05_model_input/ for this data set: run the training "
                     "pipelines first (kedro run), with the same --params"
                 )
-            from .prepare import check_model_input
+            from .data.prepare import check_model_input
 
             check_model_input(
                 catalog.load("model_input"), params.get("model") or {}, params.get("data") or {}

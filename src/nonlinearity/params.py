@@ -219,7 +219,7 @@ TOP_LEVEL = (
     "select",  # stored runs the analysis pipelines act on (parameters_select.yml)
 )
 SETUP_KEYS = ("data", "model", "training", "measure")
-# the sweep sections' own values are read by `sweeps`; their keys are checked here
+# the sweep sections' own values are read by `run.validate`; their keys are checked here
 SWEEP_KEYS = {
     "train_fixed": ("ratios", "patterns", "seeds", "layerwise"),
     "train_fixed.layerwise": ("pattern", "default_ratio", "seeds", "schedules"),
@@ -230,7 +230,7 @@ SWEEP_KEYS = {
 def _sections() -> dict[str, Callable[[Any, str], Any]]:
     """Section name -> its parser, `(params, prefix) -> typed`, in the order checked."""
     # imported here: the sections' modules import this one
-    from .analysis.run import AnalysisConfig
+    from .analysis.analyse import AnalysisConfig
     from .data.splits import DataConfig
     from .measure.benchmark import BenchmarkConfig, MeasureConfig
     from .models import model_config
@@ -266,7 +266,7 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     Returns `data`, `model`, `training`, `measure`, `activation_analysis`,
     `benchmark`, `pruning` and `reporting` as their dataclasses, and `rerun`. The
     settings of every setup and every gate variant are checked too; the sweeps'
-    other values (ratios, patterns, seeds, schedules) are for `sweeps`.
+    other values (ratios, patterns, seeds, schedules) are for `run.validate`.
     """
     from .training.config import GateConfig
 

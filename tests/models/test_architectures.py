@@ -5,11 +5,11 @@ import torch
 from torch import nn
 
 from nonlinearity.data import load_raw, make_splits, to_device
+from nonlinearity.data.prepare import prepare_model_input
 from nonlinearity.data.splits import crop_flip
 from nonlinearity.errors import ConfigError
 from nonlinearity.layers.apply import Approach, apply_approach, find_activation_sites, spread
 from nonlinearity.models import build_model, check_model, resolve_target, untie_activations
-from nonlinearity.prepare import prepare_model_input
 from nonlinearity.run.spec import RunSpec
 from nonlinearity.run.store import RunStore
 from nonlinearity.run.train import load_model, train_run

@@ -1,6 +1,6 @@
 """Activation statistics of trained models (guide Approach 3, §10)."""
 
-from .run import AnalysisConfig, analyse
+from .analyse import AnalysisConfig, analyse
 from .stats import (
     NEURON_COLUMNS,
     Thresholds,

@@ -4,7 +4,7 @@ Image splits keep uint8 pixels (they load and move fast); normalisation statisti
 are fitted on the training split only and applied on the device. Tabular splits
 are encoded here (one-hot categoricals, standardised numerics, imputed missing
 values), fitted on the training split only. Text splits stay sentences until the
-model's tokenizer turns them into ids (`nonlinearity.prepare`).
+model's tokenizer turns them into ids (`data/prepare.py`).
 """
 
 from __future__ import annotations

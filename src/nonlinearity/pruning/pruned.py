@@ -20,10 +20,13 @@ from torch import nn
 from ..analysis import Thresholds
 from ..data import Splits, to_device
 from ..errors import ConfigError
-from ..history import linear_share
 from ..layers.apply import find_activation_sites, layer_stats
+from ..measure.benchmark import MeasureConfig
 from ..measure.efficiency import efficiency
 from ..models import resolve_target
+from ..params import parse
+from ..run.history import linear_share
+from ..run.record import COMPLETE, RunRecord, result_metrics, run_meta, split_timing
 from ..training import TrainConfig, fit
 from ..training.loop import evaluate_metrics
 from .fold import fold_model
@@ -80,12 +83,16 @@ def prune_and_fold(
     cfg: PruneConfig,
     measure_params: Mapping[str, Any] | None = None,
     name: str = "",
+    identity: Mapping[str, Any] | None = None,
 ) -> tuple[nn.Module, nn.Module | None, list[dict], dict, pd.DataFrame]:
-    """Returns (pruned model, folded model or None, history, meta, decisions)."""
+    """Returns (pruned model, folded model or None, history, meta, decisions).
+
+    `identity`: the new run's `fingerprint`, `settings` and `provenance` for its meta.
+    """
+    identity = dict(identity or {})
     train_cfg = TrainConfig.from_params(train_params)
     if cfg.lr is not None:
         train_cfg = replace(train_cfg, lr=float(cfg.lr))
-    measure_params = dict(measure_params or {})
     device = train_cfg.resolve_device()
     model = copy.deepcopy(model).to(device)
     data = to_device(splits, device)
@@ -126,8 +133,8 @@ def prune_and_fold(
     )
 
     shape = splits.model_input_shape
-    latency_bs = int(measure_params.get("latency_batch_size", 256))
-    min_time = float(measure_params.get("min_run_time_s", 0.5))
+    measure = parse(MeasureConfig, measure_params, "measure")
+    latency_bs, min_time = measure.latency_batch_size, measure.min_run_time_s
     model.eval()
     try:
         folded = fold_model(model)
@@ -142,33 +149,27 @@ def prune_and_fold(
     eff = efficiency(model, shape, device, latency_bs, min_time)
 
     source_cfg = dict(meta.get("config", {}))
-    new_meta = {
+    metrics = result_metrics(
+        records[-1],
+        test,
+        records[-1]["linear_ratio"],
+        train_time,
+        val_acc_before_pruning=records[0]["val_acc"],
+        val_acc_pruned=records[1]["val_acc"],
+        source_test_acc=meta.get("metrics", {}).get("test_acc"),
+    )
+    config = {
+        **source_cfg,  # the source's spec and settings: the pruned model is rebuilt from them
         "run_name": name,
-        **eff,
-        "metrics": {
-            "val_acc": records[-1]["val_acc"],
-            "val_loss": records[-1]["val_loss"],
-            "test_acc": test["acc"],
-            "test_loss": test["loss"],
-            **{f"test_{k}": v for k, v in test.items() if k.startswith("top")},
-            "linear_ratio": records[-1]["linear_ratio"],
-            "val_acc_before_pruning": records[0]["val_acc"],
-            "val_acc_pruned": records[1]["val_acc"],
-            "source_test_acc": meta.get("metrics", {}).get("test_acc"),
-            "train_time_s": train_time,
-        },
-        "folding": folding,
-        "config": {
-            **source_cfg,
-            "run_name": name,
-            "approach": "pruning",
-            "source_run": meta.get("run_name"),
-            "source_approach": source_cfg.get("approach"),
-            "pruning": {**asdict(cfg), "thresholds": asdict(thresholds)},
-            "decisions": decisions["decision"].value_counts().to_dict(),
-            "device": str(device),
-        },
+        "approach": "pruning",
+        "source_run": meta.get("run_name"),
+        "source_approach": source_cfg.get("approach"),
+        "pruning": {**asdict(cfg), "thresholds": asdict(thresholds)},
+        "decisions": decisions["decision"].value_counts().to_dict(),
+        "device": str(device),
     }
+    identity = {**identity, "config": config}
+    new_meta = run_meta(name, COMPLETE, metrics, identity, eff, folding=folding)
     decisions.insert(0, "run", name)
     out_folded = folded.cpu() if folded is not None else None
     return model.cpu(), out_folded, [*history, *records], new_meta, decisions
@@ -205,7 +206,7 @@ def prune_run(
     rerun: bool = False,
 ):
     """The pruned run of the stored run `source`, as a record (skipped when stored)."""
-    from ..run.record import COMPLETE, RunRecord, split_timing
+    from ..run.fingerprint import provenance
     from ..run.train import FOLDED, load_model, module_state
 
     meta = store.meta(source)
@@ -213,6 +214,11 @@ def prune_run(
     if not rerun and store.complete(name, fp):
         log.info("%s: skipped, its complete record has the same fingerprint", name)
         return RunRecord(name, [], {"fingerprint": fp}, skipped=True)
+    identity = {
+        "fingerprint": fp,
+        "settings": meta.get("settings"),  # the source's: the runs they are compared with
+        "provenance": {**(meta.get("provenance") or {}), **provenance()},
+    }
     pruned, folded, history, new_meta, decisions = prune_and_fold(
         load_model(store, source),
         store.history(source),
@@ -225,16 +231,9 @@ def prune_run(
         cfg,
         measure_params,
         name,
+        identity,
     )
     history, timing = split_timing(history)
-    new_meta = {
-        **new_meta,
-        "status": COMPLETE,
-        "fingerprint": fp,
-        "settings": meta.get("settings"),
-        "provenance": meta.get("provenance"),
-    }
-    new_meta["config"]["spec"] = meta["config"]["spec"]  # the source's: rebuilt, then pruned
     return RunRecord(
         name,
         history,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..history import linear_share
 from ..run.fingerprint import fingerprint, settings_diff
+from ..run.history import linear_share
 from ..run.name import parse_name
 from ..run.record import is_result
 

@@ -6,6 +6,9 @@
     record.py       RunRecord: history, meta, timing, weights; status; strict JSON
     store.py        RunStore: atomic records, safetensors weights, checkpoints, supersession
     train.py        train_run: one run end to end, skipped, resumed or failed; load_model
+    validate.py     every parameter and every run of the sweep, checked before any work
+    select.py       which stored runs the later pipelines act on, and their model inputs
+    history.py      the records of history.json read back: linear share (no torch)
 
 Import the modules themselves (`from nonlinearity.run.store import RunStore`): this
 package's root imports nothing, so that torch-free readers (reporting) stay torch-free.

@@ -74,3 +74,43 @@ class RunRecord:
 def is_result(meta: Mapping[str, Any]) -> bool:
     """A record that may be reported as a result (records before statuses were complete)."""
     return meta.get("status", COMPLETE) == COMPLETE
+
+
+def result_metrics(
+    last: Mapping[str, Any],
+    test: Mapping[str, float],
+    linear_ratio: float | None,
+    train_time_s: float,
+    **more: Any,
+) -> dict[str, Any]:
+    """meta.json `metrics`: the last record's validation, the test split, the linear share."""
+    return {
+        "val_acc": last["val_acc"],
+        "val_loss": last["val_loss"],
+        "test_acc": test["acc"],
+        "test_loss": test["loss"],
+        **{f"test_{k}": v for k, v in test.items() if k.startswith("top")},
+        "linear_ratio": linear_ratio,
+        **more,
+        "train_time_s": train_time_s,
+    }
+
+
+def run_meta(
+    name: str,
+    status: str,
+    metrics: Mapping[str, Any],
+    identity: Mapping[str, Any],
+    efficiency: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One meta.json for trained and pruned runs alike: guide §5.2 (efficiency, config)
+    with `status` and the identity fields (`fingerprint`, `settings`, `provenance`)."""
+    return {
+        "run_name": name,
+        "status": status,
+        **(efficiency or {}),
+        "metrics": dict(metrics),
+        **extra,
+        **identity,
+    }

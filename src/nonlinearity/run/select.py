@@ -55,7 +55,7 @@ def matching_input(
     if load is None:
         return None
     splits = load()
-    from ..prepare import data_fingerprint
+    from ..data.prepare import data_fingerprint
 
     if data_fingerprint(splits) != (meta.get("provenance") or {}).get("model_input"):
         return None

@@ -20,16 +20,18 @@ import torch
 from torch import nn
 
 from ..data import Splits, to_device
-from ..history import linear_share
+from ..data.prepare import check_model_input, data_fingerprint
 from ..layers import Approach, GatedActivation, apply_approach, gated_layers
 from ..measure import efficiency
+from ..measure.benchmark import MeasureConfig
 from ..models import BackboneHead, build_model, for_stored_weights, resolve_target
-from ..prepare import check_model_input, data_fingerprint
+from ..params import parse
 from ..training import GateConfig, TrainConfig, fit, harden
 from ..training.loop import DivergedError, evaluate_metrics
 from .fingerprint import fingerprint, project_version, provenance
+from .history import linear_share
 from .name import format_name
-from .record import COMPLETE, FAILED, RunRecord, split_timing
+from .record import COMPLETE, FAILED, RunRecord, result_metrics, run_meta, split_timing
 from .spec import RunSpec
 from .store import RunStore
 
@@ -179,7 +181,6 @@ def train_run(
     """Train and measure one run; returns its record (skipped when already stored)."""
     train_cfg = TrainConfig.from_params(train_params)
     gates = GateConfig.from_params(gate_params) if spec.approach == "gating" else None
-    measure_params = dict(measure_params or {})
     check_model_input(splits, model_params, data_params)
     run = identify(splits, model_params, data_params, train_cfg, spec, gates)
     if store is not None and not rerun and store.complete(run.name, run.fingerprint):
@@ -260,31 +261,20 @@ def train_run(
     )
     train_time = time.perf_counter() - started
     log.info("%s: test_acc %.4f  (%.1fs)", name, test["acc"], train_time)
+    measure = parse(MeasureConfig, measure_params, "measure")
     eff = efficiency(
-        model,
-        splits.model_input_shape,
-        device,
-        int(measure_params.get("latency_batch_size", 256)),
-        float(measure_params.get("min_run_time_s", 0.5)),
+        model, splits.model_input_shape, device, measure.latency_batch_size, measure.min_run_time_s
     )
     history, timing = split_timing(history)
     last = history[-1]
-    meta = {
-        "run_name": name,
-        "status": COMPLETE,
-        **eff,
-        "metrics": {
-            "val_acc": last["val_acc"],
-            "val_loss": last["val_loss"],
-            "test_acc": test["acc"],
-            "test_loss": test["loss"],
-            **{f"test_{k}": v for k, v in test.items() if k.startswith("top")},
-            "linear_ratio": linear_share(last["gating"]),
-            "train_time_s": train_time,
-        },
+    meta = run_meta(
+        name,
+        COMPLETE,
+        result_metrics(last, test, linear_share(last["gating"]), train_time),
+        _identity(run, spec, splits, train_cfg, gates, asdict(measure), device),
+        eff,
         **({"gates_before_hardening": soft_alphas} if soft_alphas else {}),
-        **_identity(run, spec, splits, train_cfg, gates, measure_params, approach, device),
-    }
+    )
     model.cpu()
     return RunRecord(
         name,
@@ -302,8 +292,7 @@ def _identity(
     splits: Splits,
     train_cfg: TrainConfig,
     gates: GateConfig | None,
-    measure_params: Mapping[str, Any],
-    approach: Approach | None,
+    measure: Mapping[str, Any],
     device: torch.device,
 ) -> dict[str, Any]:
     """The meta.json fields that say what the run is: fingerprint, settings, config."""
@@ -325,7 +314,7 @@ def _identity(
             "gating": asdict(gates) if gates else None,
             "seed": spec.seed,
             "training": asdict(train_cfg),
-            "measure": dict(measure_params),
+            "measure": dict(measure),
             "data": {
                 **run.settings["data"],
                 "sizes": splits.sizes(),
@@ -344,13 +333,8 @@ def _identity(
 
 def _failed(run, spec, splits, error, history, train_cfg, gates, device) -> RunRecord:
     history, timing = split_timing(history)
-    meta = {
-        "run_name": run.name,
-        "status": FAILED,
-        "error": error,
-        "metrics": {},
-        **_identity(run, spec, splits, train_cfg, gates, {}, None, device),
-    }
+    identity = _identity(run, spec, splits, train_cfg, gates, {}, device)
+    meta = run_meta(run.name, FAILED, {}, identity, error=error)
     return RunRecord(run.name, history, meta, timing={"epochs": timing})
 
 

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from ...data import RawData, Splits, make_splits
-from ...prepare import prepare_model_input
+from ...data.prepare import prepare_model_input
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import pytest
 from nonlinearity.errors import ConfigError
 from nonlinearity.pipelines.sweep_config import sweep_params
 from nonlinearity.run.spec import fixed_specs, gated_specs
-from nonlinearity.sweeps import validate
+from nonlinearity.run.validate import validate
 from tests.conftest import DEFAULT_RUNS
 
 

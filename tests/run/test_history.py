@@ -1,6 +1,6 @@
 import pytest
 
-from nonlinearity.history import linear_share
+from nonlinearity.run.history import linear_share
 
 
 def test_linear_share_is_weighted_by_layer_width():

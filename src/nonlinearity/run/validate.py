@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .data import check_dataset, input_spec
-from .models import check_model
-from .params import check_params
-from .run.spec import sweep_specs
-from .run.train import build_for
-from .training import GateConfig
+from ..data import check_dataset, input_spec
+from ..models import check_model
+from ..params import check_params
+from ..training import GateConfig
+from .spec import sweep_specs
+from .train import build_for
 
 
 def validate(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,12 +16,12 @@ from typing import Any
 
 import torch
 
-from .data import Splits, to_device
-from .device import resolve_device
-from .errors import ConfigError
-from .models import BackboneHead, build_model, load_tokenizer, tokenize
-from .run.fingerprint import array_fingerprint, canonical, settings_diff
-from .training.loop import _autocast
+from ..device import resolve_device
+from ..errors import ConfigError
+from ..models import BackboneHead, build_model, load_tokenizer, tokenize
+from ..run.fingerprint import array_fingerprint, canonical, settings_diff
+from ..training.loop import _autocast
+from .splits import Splits, to_device
 
 log = logging.getLogger(__name__)
 
