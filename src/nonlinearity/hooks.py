@@ -91,7 +91,8 @@ class SweepSummaryHook:
                 skipped.append(dataset)
             for name, meta in new:
                 if meta.get("status") == "failed":
-                    failed.append(f"{name} ({meta.get('error', 'failed')})")
+                    why = str(meta.get("error", "failed")).removeprefix(f"{name}: ")
+                    failed.append(f"{name} ({why})")
                 else:
                     trained.append(name)
         log.info(

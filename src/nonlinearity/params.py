@@ -272,6 +272,7 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
     _keys({k: v for k, v in params.items() if not str(k).startswith("_")}, TOP_LEVEL, "")
     rerun = _value(bool, params.get("rerun", False), "rerun", {})
+    select = _value(str, params.get("select", "*"), "select", {})
     sections = _sections()
     typed = {name: check(params.get(name), name) for name, check in sections.items()}
     for name, setup in _keys(params.get("setups"), None, "setups").items():
@@ -282,4 +283,4 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     gated = _keys(params.get("train_gated"), SWEEP_KEYS["train_gated"], "train_gated")
     for name, variant in _keys(gated.get("variants"), None, "train_gated.variants").items():
         GateConfig.from_params(variant, f"train_gated.variants.{name}")
-    return {**typed, "rerun": rerun}
+    return {**typed, "rerun": rerun, "select": select}

@@ -142,3 +142,17 @@ def test_skip_and_resume_in_process(digits_splits, tmp_path, spec, gates, at):
     assert resumed.weights.keys() == whole.weights.keys()
     for key, value in whole.weights.items():
         assert torch.equal(resumed.weights[key], value), key
+
+
+def test_a_failed_write_leaves_the_earlier_record(tmp_path):
+    """Weights written, then meta.json fails to serialise: runs/ still holds the old record."""
+    store = RunStore(tmp_path)
+    store.save(_record(fp="a" * 64, value=1.0))
+    name = "digits_mlp_fixed_0_s0_c000000"
+    before = {p.name: p.read_bytes() for p in (store.runs / name).iterdir()}
+    broken = _record(fp="b" * 64, value=2.0)
+    broken.meta["config"] = {"not json": object()}
+    with pytest.raises(TypeError):
+        store.save(broken)
+    assert {p.name: p.read_bytes() for p in (store.runs / name).iterdir()} == before
+    assert not (tmp_path / "superseded").exists()
