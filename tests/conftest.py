@@ -1,4 +1,6 @@
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -38,3 +40,26 @@ LATENCY_KEYS = {
     "batch_size",
     "device",
 }
+
+REPO = Path(__file__).resolve().parents[1]
+LAYERS = [
+    "01_raw",
+    "02_intermediate",
+    "03_primary",
+    "04_feature",
+    "05_model_input",
+    "06_models",
+    "07_model_output",
+    "08_reporting",
+]
+
+
+def scratch_project(root: Path) -> Path:
+    """A copy of the project's conf and pyproject in `root`, with empty data layers."""
+    shutil.copytree(REPO / "conf", root / "conf")
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(REPO / name, root)
+    (root / "src").mkdir()  # Kedro checks it exists; the package itself is installed
+    for layer in LAYERS:
+        (root / "data" / layer).mkdir(parents=True)
+    return root

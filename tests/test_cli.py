@@ -4,15 +4,14 @@ Each case runs the CLI in a subprocess in a scratch copy of the project (as in
 tests/test_run.py), so what is checked is what a user sees.
 """
 
-import shutil
-
 import click
 import pytest
 from kedro.framework.startup import bootstrap_project
 
 from nonlinearity.cli import colon_params, conf_parameters, fit_params, fit_to_lists
 from nonlinearity.errors import ConfigError
-from tests.test_run import LAYERS, REPO, _files, _kedro
+from tests.conftest import scratch_project
+from tests.test_run import _files, _kedro
 
 PIPELINES = (
     "__default__, activation_analysis, benchmark, data_prep, pruning, reporting, "
@@ -26,13 +25,7 @@ RUNS = (
 
 @pytest.fixture
 def project(tmp_path):
-    shutil.copytree(REPO / "conf", tmp_path / "conf")
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(REPO / name, tmp_path)
-    (tmp_path / "src").mkdir()  # Kedro checks it exists; the package itself is installed
-    for layer in LAYERS:
-        (tmp_path / "data" / layer).mkdir(parents=True)
-    return tmp_path
+    return scratch_project(tmp_path)
 
 
 def _one_line_error(project, *args: str) -> str:

@@ -18,19 +18,8 @@ from kedro.framework.startup import bootstrap_project
 from nonlinearity.cli import colon_params
 from nonlinearity.errors import DataUnavailableError, one_line
 from nonlinearity.reporting import FIGURES
-from tests.conftest import DEFAULT_RUNS, LATENCY_KEYS
+from tests.conftest import DEFAULT_RUNS, LATENCY_KEYS, REPO, scratch_project
 
-REPO = Path(__file__).resolve().parents[1]
-LAYERS = [
-    "01_raw",
-    "02_intermediate",
-    "03_primary",
-    "04_feature",
-    "05_model_input",
-    "06_models",
-    "07_model_output",
-    "08_reporting",
-]
 FAST = {
     "training": {"epochs": 1},
     "measure": {"latency_batch_size": 8, "min_run_time_s": 0.01},
@@ -41,14 +30,8 @@ FAST = {
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    shutil.copytree(REPO / "conf", tmp_path / "conf")
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(REPO / name, tmp_path)
-    (tmp_path / "src").mkdir()  # Kedro checks it exists; the package itself is installed
-    for layer in LAYERS:
-        (tmp_path / "data" / layer).mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return scratch_project(tmp_path)
 
 
 def _files(root: Path) -> list[str]:

@@ -113,3 +113,17 @@ def test_bad_gate_params():
         GateConfig.from_params({"init_alpha": 1.5})
     with pytest.raises(ConfigError, match=r"harden_budget = 2 is invalid: .* in \[0, 1\], or null"):
         GateConfig.from_params({"harden_budget": 2})
+
+
+def test_a_diverged_run_is_recorded_as_failed_with_its_epochs(digits_splits):
+    """SGD at lr 0.5 diverges after a finite first epoch: status failed, the line names run,
+    phase and epoch, and the history keeps the epochs up to the diverged one (nan: null)."""
+    train = {"epochs": 6, "lr": 0.5, "optimizer": "sgd", "device": "cpu"}
+    record = train_run(digits_splits, TINY_MODEL, train, RunSpec("fixed", ratio=0.5))
+    assert record.status == "failed" and record.weights is None
+    epoch = int(record.meta["error"].rsplit(" ", 1)[1])
+    assert record.meta["error"] == (
+        f"{record.name}: non-finite training loss (nan) at train epoch {epoch}"
+    )
+    assert epoch >= 2 and [r["epoch"] for r in record.history] == list(range(1, epoch + 1))
+    assert all(r["train_loss"] > 0 for r in record.history[:-1])  # finite before it

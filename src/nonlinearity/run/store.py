@@ -151,12 +151,12 @@ class RunStore:
                 n += 1
                 dest = self.superseded / f"{name}@{old_fp[:12]}-{n}"
             log.warning(
-                "%s: the stored record has other settings (fingerprint %s, this run %s); "
-                "kept it in %s",
+                "%s: the stored record has another fingerprint (%s, this run %s: other "
+                "data or code version); kept it in %s",
                 name,
                 old_fp[:12],
                 fingerprint[:12],
-                dest,
+                self.shown(dest),
             )
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.rename(self.runs / name, dest)

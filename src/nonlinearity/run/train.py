@@ -254,6 +254,7 @@ def train_run(
             )
     except DivergedError as exc:
         log.error("%s", exc)
+        history += exc.history  # the phase's epochs up to the one that diverged
         return _failed(run, spec, splits, str(exc), history, train_cfg, gates, device)
 
     test = evaluate_metrics(

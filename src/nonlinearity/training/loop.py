@@ -28,7 +28,12 @@ log = logging.getLogger(__name__)
 
 
 class DivergedError(NonlinearityError):
-    """Training produced a non-finite loss or weight: the run is not a result."""
+    """Training produced a non-finite loss or weight: the run is not a result.
+
+    `history` holds the phase's records up to and including the one that diverged.
+    """
+
+    history: list[dict]
 
 
 def _check_finite(model: nn.Module, train_loss: float, label: str, phase: str, epoch: int) -> None:
@@ -201,8 +206,12 @@ def fit(
         }
         if gates:
             record["temperature"] = gate_modules[0].temperature if gate_modules else None
-        _check_finite(model, record["train_loss"], label, phase, epoch)
         history.append(record)
+        try:
+            _check_finite(model, record["train_loss"], label, phase, epoch)
+        except DivergedError as exc:
+            exc.history = history
+            raise
         log.info(
             "%s %s epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.2fs",
             label,
