@@ -76,6 +76,7 @@ def provenance(cwd: str | Path = ".") -> dict[str, Any]:
         "git_dirty": dirty,
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "threads": torch.get_num_threads(),  # CPU results depend on it (reduction order)
         "platform": f"{platform.system()} {platform.machine()}",
         "argv": sys.argv[1:],
         "cwd": str(Path(cwd).resolve()),
