@@ -50,9 +50,9 @@ class ValidateParamsHook:
                 )
             from .data.prepare import check_model_input
 
-            check_model_input(
-                catalog.load("model_input"), params.get("model") or {}, params.get("data") or {}
-            )
+            dataset = catalog.get("model_input")  # what made it, without loading its tensors
+            made = dataset.describe() if hasattr(dataset, "describe") else dataset.load()
+            check_model_input(made, params.get("model") or {}, params.get("data") or {})
         if "activation_tables" in inputs and not catalog.exists("activation_tables"):
             raise DataUnavailableError(
                 "no activation statistics in data/07_model_output/runs/: run kedro run "

@@ -234,3 +234,43 @@ def test_layer_sensitivity_is_relative_to_all_relu(records):
     del records["digits_mlp_fixed_0_s0"], records["digits_mlp_fixed_0_s1"]
     fig = FIGURES["layer_sensitivity"](summary_table(records), records)
     assert not fig.axes[1].patches and fig.axes[1].lines  # no baseline: accuracies as dots
+
+
+def _gated(l1, seed, dataset="digits", epochs=2):
+    history = [{"epoch": 1, "train_acc": 0.9, "val_acc": 0.9, "gating": []}]
+    settings = {
+        "dataset": dataset,
+        "data": {"split_seed": 0},
+        "model": {"name": "mlp"},
+        "training": {"epochs": epochs},
+        "run": {"approach": "gating", "seed": seed, "variant": "base"},
+        "gating": {"l1": l1},
+    }
+    config = {"dataset": dataset, "model": {"name": "mlp"}, "approach": "gating"}
+    meta = {
+        "status": "complete",
+        "metrics": {"test_acc": 0.9, "val_acc": 0.9, "linear_ratio": 0.5},
+        "settings": settings,
+        "config": {**config, "variant": "base", "seed": seed},
+    }
+    return {"history": history, "meta": meta}
+
+
+def test_runs_of_other_settings_are_never_averaged():
+    """Seeds of one label must share every setting; settings of one data set and model
+    must share data, model and training: otherwise they are reported apart, labelled."""
+    s = summary_table(
+        {
+            "a": _gated(0.5, 0),
+            "b": _gated(0.5, 1),
+            "c": _gated(2.0, 0),  # another gate variant under the same name
+            "d": _gated(0.5, 0, "breast_cancer"),  # another data set: its own setting
+            "e": _gated(0.5, 0, epochs=8),  # other training: another setting
+        }
+    ).set_index("run")
+    assert s.loc["a", "label"] == s.loc["b", "label"] == "gated base [gating.l1=0.5]"
+    assert s.loc["c", "label"] == "gated base [gating.l1=2.0]"
+    assert s.loc["d", "label"] == "gated base" and s.loc["d", "setting"] == "breast_cancer · mlp"
+    assert s.loc["a", "setting"] == "digits · mlp [training.epochs=2]"
+    assert s.loc["e", "setting"] == "digits · mlp [training.epochs=8]"
+    assert s.loc["e", "label"] == "gated base"

@@ -19,7 +19,7 @@ import torch
 from ..device import resolve_device
 from ..errors import ConfigError
 from ..models import BackboneHead, build_model, load_tokenizer, tokenize
-from ..run.fingerprint import array_fingerprint, canonical, settings_diff
+from ..run.fingerprint import array_fingerprint, canonical, dotted_get, settings_diff
 from ..training.loop import _autocast
 from .splits import Splits, to_device
 
@@ -47,10 +47,14 @@ def prepared_for(kind: str, model_params: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _dotted(settings: Mapping[str, Any], key: str) -> Any:
-    for part in key.split("."):
-        settings = settings.get(part) if isinstance(settings, Mapping) else None
-    return settings
+def resolved_data(data_params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The `data` settings as they act: every key of `DataConfig`, defaults written out."""
+    from dataclasses import asdict
+
+    from ..params import parse
+    from .splits import DataConfig
+
+    return asdict(parse(DataConfig, data_params, "data"))
 
 
 def data_fingerprint(splits: Splits) -> str:
@@ -74,11 +78,11 @@ def check_model_input(
     """A model_input prepared for other settings (left by an earlier run) stops here."""
     stale = None
     made_with = splits.info.get("data_settings")
-    asked = dict(data_params) if data_params is not None else None
+    asked = resolved_data(data_params) if data_params is not None else None
     if asked is not None and made_with is not None and canonical(made_with) != canonical(asked):
         keys = settings_diff(made_with, asked)[:3]
-        had = ", ".join(f"data.{k}={_dotted(made_with, k)!r}" for k in keys)
-        want = ", ".join(f"{_dotted(asked, k)!r}" for k in keys)
+        had = ", ".join(f"data.{k}={dotted_get(made_with, k)!r}" for k in keys)
+        want = ", ".join(f"{dotted_get(asked, k)!r}" for k in keys)
         stale = f"was made with {had}, and this run asks for {want}"
     elif splits.kind == "features" and not caches_features(model_params):
         stale = "holds cached backbone features, but this model does not freeze its backbone"
@@ -177,5 +181,5 @@ def prepare_model_input(
             bool(train_params.get("amp", False)),
         )
     info = {k: v for k, v in splits.info.items() if k != "fingerprint"}
-    splits = replace(splits, info={**info, "data_settings": dict(data_params)})
+    splits = replace(splits, info={**info, "data_settings": resolved_data(data_params)})
     return replace(splits, info={**splits.info, "fingerprint": data_fingerprint(splits)})

@@ -72,6 +72,12 @@ class SplitsDataset(AbstractDataset[Splits, Splits]):
             splits = replace(splits, backbone=self._backbone(splits))
         return splits
 
+    def describe(self) -> Any:
+        """The model input without its tensors (name, kind, info): what made it, cheaply."""
+        from types import SimpleNamespace
+
+        return SimpleNamespace(**json.loads((self._path / "splits.json").read_text()))
+
     def _backbone(self, splits: Splits) -> Any:
         from safetensors.torch import load_file
 

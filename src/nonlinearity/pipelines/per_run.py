@@ -8,14 +8,12 @@ the store (`run_store`) to skip runs already complete and resume interrupted one
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial, update_wrapper
 from typing import Any
 
 from kedro.pipeline import Pipeline, node
 
 from ..data import Splits
-from ..errors import DataUnavailableError
 from ..run.record import RunRecord
 from ..run.spec import RunSpec, resolve_spec
 from ..run.store import RunStore
@@ -56,21 +54,6 @@ def train(
     )
 
 
-TRAIN_FIRST = (
-    "train it first (kedro run --pipeline=train_fixed or train_gated, with the same --params)"
-)
-
-
-def load_partition(
-    partitions: dict[str, Callable], key: str, what: str, how: str = TRAIN_FIRST
-) -> Any:
-    """One partition of a PartitionedDataset, or one line saying how to make it."""
-    if key not in partitions:
-        run = key.split("/", maxsplit=1)[0]
-        raise DataUnavailableError(f"no {what} for run {run!r}: {how}")
-    return partitions[key]()
-
-
 def bind(func, **kwargs):
     """`partial` that keeps the function's name and docstring, for node functions."""
     return update_wrapper(partial(func, **kwargs), func)
@@ -92,33 +75,3 @@ def run_pipeline(spec: RunSpec) -> Pipeline:
 
 def sweep_pipeline(specs: list[RunSpec]) -> Pipeline:
     return sum((run_pipeline(s) for s in specs), Pipeline([]))
-
-
-def per_run(
-    func,
-    inputs: list[str],
-    outputs: list[str],
-    name: str,
-    params: list[str],
-    specs: list[RunSpec],
-    free_inputs: tuple[str, ...] = (),
-    outputs_for=None,
-) -> Pipeline:
-    """One node per run of the sweep, namespaced by the run's key (`<key>.<name>`).
-
-    Inputs and outputs named here are the run's own (`<key>.model`, ...), except
-    `free_inputs` and params; `outputs_for(spec)` maps outputs that others read.
-    """
-    return sum(
-        (
-            Pipeline(
-                [node(bind(func, spec=s), inputs=[*inputs, *params], outputs=outputs, name=name)],
-                namespace=s.key,
-                inputs=set(free_inputs),
-                parameters=set(params),
-                outputs=outputs_for(s) if outputs_for else None,
-            )
-            for s in specs
-        ),
-        Pipeline([]),
-    )

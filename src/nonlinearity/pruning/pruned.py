@@ -175,8 +175,14 @@ def prune_and_fold(
     return model.cpu(), out_folded, [*history, *records], new_meta, decisions
 
 
-def pruned_identity(source_meta: Mapping[str, Any], thresholds: Thresholds, cfg: PruneConfig):
-    """(name, fingerprint) of the pruned run of a stored source run."""
+def pruned_identity(
+    source_meta: Mapping[str, Any],
+    thresholds: Thresholds,
+    cfg: PruneConfig,
+    neurons: pd.DataFrame | None = None,
+):
+    """(name, fingerprint) of the pruned run of a stored source run, decided by `neurons`
+    (its activation statistics), the pruning settings and the thresholds."""
     from ..run.fingerprint import fingerprint
     from ..run.name import format_name, parse_name, pruned_key
 
@@ -186,6 +192,7 @@ def pruned_identity(source_meta: Mapping[str, Any], thresholds: Thresholds, cfg:
             "source": source_meta["fingerprint"],
             "pruning": asdict(cfg),
             "thresholds": asdict(thresholds),
+            "statistics": None if neurons is None else fingerprint(neurons.to_csv(index=False)),
         }
     )
     cfg_src = source_meta["config"]
@@ -210,7 +217,7 @@ def prune_run(
     from ..run.train import FOLDED, load_model, module_state
 
     meta = store.meta(source)
-    name, fp = pruned_identity(meta, thresholds, cfg)
+    name, fp = pruned_identity(meta, thresholds, cfg, neurons)
     if not rerun and store.complete(name, fp):
         log.info("%s: skipped, its complete record has the same fingerprint", name)
         return RunRecord(name, [], {"fingerprint": fp}, skipped=True)

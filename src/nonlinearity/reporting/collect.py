@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..run.fingerprint import fingerprint, settings_diff
+from ..run.fingerprint import dotted_get, fingerprint, settings_diff
 from ..run.history import linear_share
 from ..run.name import parse_name
 from ..run.record import is_result
@@ -149,7 +149,8 @@ def _ms(seconds: float | None) -> float | None:
 
 
 def shared_settings(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """What the runs of one setting must share to be compared: data, model, training.
+    """What the runs of one setting must share to be compared: data, model, training and
+    the model input they trained on.
 
     Pruned runs carry their source's settings. Records without `settings` (older
     runs) fall back to their config's data, model and training.
@@ -164,38 +165,53 @@ def shared_settings(meta: Mapping[str, Any]) -> dict[str, Any]:
             "model": cfg.get("model"),
             "training": cfg.get("training"),
         }
-    return {k: s.get(k) for k in ("dataset", "data", "model", "training")}
+    shared = {k: s.get(k) for k in ("dataset", "data", "model", "training")}
+    return {**shared, "model_input": (meta.get("provenance") or {}).get("model_input")}
 
 
-def _split_settings(rows: list[dict], metas: Mapping[str, Mapping[str, Any]]) -> None:
-    """Runs of one setting that differ in shared settings: `digits · mlp [training.epochs=8]`."""
-    by_setting: dict[str, dict[str, list[dict]]] = {}
+def label_settings(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything a run was made with but its seed: what seeds of one label must share."""
+    s = dict(meta.get("settings") or {})
+    return {
+        **shared_settings(meta),
+        "run": {k: v for k, v in (s.get("run") or {}).items() if k != "seed"},
+        "gating": s.get("gating"),
+        "pruning": (meta.get("config") or {}).get("pruning"),
+    }
+
+
+def _apart(rows: list[dict], column: str, settings, what: str, within: str = "") -> None:
+    """Rows of one `column` value whose `settings(meta)` differ get that value suffixed by
+    what differs (`digits · mlp [training.epochs=8]`, `gated base [gating.l1=2.0]`);
+    `within`: a column whose values are compared apart (labels within a setting)."""
+    by_value: dict[tuple, dict[str, list[dict]]] = {}
     for row in rows:
-        fp = fingerprint(shared_settings(metas[row["run"]]))
-        by_setting.setdefault(row["setting"], {}).setdefault(fp, []).append(row)
-    for setting, groups in by_setting.items():
+        fp = fingerprint(settings(row["_meta"]))
+        key = (row[within] if within else "", row[column])
+        by_value.setdefault(key, {}).setdefault(fp, []).append(row)
+    for (_, value), groups in by_value.items():
         if len(groups) < 2:
             continue
-        reps = {fp: shared_settings(metas[g[0]["run"]]) for fp, g in groups.items()}
+        reps = {fp: settings(g[0]["_meta"]) for fp, g in groups.items()}
         keys = sorted(
             {k for a in reps.values() for b in reps.values() for k in settings_diff(a, b)}
         )
         log.warning(
-            "%s: runs of %d different settings (%s differ); reported apart, never averaged",
-            setting,
+            "%s: %s of %d different settings (%s differ); reported apart, never averaged",
+            value,
+            what,
             len(groups),
             ", ".join(keys),
         )
         for fp, group in groups.items():
-            label = ", ".join(f"{k}={_get(reps[fp], k)}" for k in keys)
+            label = ", ".join(f"{k}={_short(dotted_get(reps[fp], k))}" for k in keys)
             for row in group:
-                row["setting"] = f"{setting} [{label}]"
+                row[column] = f"{value} [{label}]"
 
 
-def _get(settings: Mapping[str, Any], key: str) -> Any:
-    for part in key.split("."):
-        settings = settings.get(part) if isinstance(settings, Mapping) else None
-    return settings
+def _short(value: Any) -> Any:
+    """Fingerprints shown by their first 8 characters."""
+    return value[:8] if isinstance(value, str) and len(value) == 64 else value
 
 
 def failed_runs(runs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -217,7 +233,12 @@ def summary_table(runs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     rows = [summary_row(run, rec) for run, rec in results.items()]
     if not rows:
         return pd.DataFrame(columns=list(summary_row("", {"meta": {}, "history": []})))
-    _split_settings(rows, {run: rec["meta"] for run, rec in results.items()})
+    for row in rows:
+        row["_meta"] = results[row["run"]]["meta"]
+    _apart(rows, "setting", shared_settings, "runs")
+    _apart(rows, "label", label_settings, "seeds", within="setting")  # a label: one setting
+    for row in rows:
+        del row["_meta"]
     return pd.DataFrame(rows).sort_values(["setting", "approach", "linear_ratio", "run"])
 
 

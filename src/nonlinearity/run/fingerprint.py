@@ -83,6 +83,13 @@ def provenance(cwd: str | Path = ".") -> dict[str, Any]:
     }
 
 
+def dotted_get(settings: Mapping[str, Any], key: str) -> Any:
+    """`settings["a"]["b"]` for the key `a.b`; None where a part is missing."""
+    for part in key.split("."):
+        settings = settings.get(part) if isinstance(settings, Mapping) else None
+    return settings
+
+
 def settings_diff(a: Mapping[str, Any], b: Mapping[str, Any], prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two nested settings mappings."""
     out = []

@@ -25,7 +25,7 @@ def select_runs(
 ) -> list[str]:
     """Complete runs whose name matches `select` (and whose approach is one of `approaches`)."""
     patterns = str(select or "*").split("|")
-    out = []
+    out, failed = [], []
     for name in store.names():
         if not any(fnmatch.fnmatchcase(name, p) for p in patterns):
             continue
@@ -34,9 +34,15 @@ def select_runs(
             log.warning("%s left out: its meta.json is not valid JSON of a run", name)
             continue
         if not is_result(meta):
+            failed.append(name)
             continue
         if approaches is None or meta.get("config", {}).get("approach") in approaches:
             out.append(name)
+    if not out and failed:
+        raise DataUnavailableError(
+            f"the {len(failed)} runs matching select={select!r} failed (meta.json says why): "
+            f"{', '.join(failed)}"
+        )
     if not out:
         raise DataUnavailableError(
             f"no complete run in {store.shown(store.runs)}/ matches select={select!r}: "

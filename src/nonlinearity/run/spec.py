@@ -188,8 +188,23 @@ def gated_specs(params: Mapping[str, Any] | None) -> list[RunSpec]:
 
 
 def sweep_specs(params: Mapping[str, Any]) -> list[RunSpec]:
-    """Every run of the sweep in params, fixed and layer-wise first, then gated."""
-    return fixed_specs(params.get("train_fixed")) + gated_specs(params.get("train_gated"))
+    """Every run of the sweep in params, fixed and layer-wise first, then gated.
+
+    Two runs whose keys coincide (ratios named in whole percent: 0.12 and 0.125) would
+    be one node: refused.
+    """
+    specs = fixed_specs(params.get("train_fixed")) + gated_specs(params.get("train_gated"))
+    seen: dict[str, RunSpec] = {}
+    for s in specs:
+        if s.key in seen:
+            raise ConfigError(
+                f"train_fixed.ratios {seen[s.key].ratio} and {s.ratio} both name run {s.key} "
+                "(ratios are named in whole percent): give ratios of distinct whole percents"
+                if s.approach == "fixed"
+                else f"two runs of the sweep are both named {s.key}"
+            )
+        seen[s.key] = s
+    return specs
 
 
 def resolve_spec(spec: RunSpec, layerwise: Mapping[str, Any] | None) -> RunSpec:

@@ -144,6 +144,7 @@ class RunStore:
         old_fp = str(meta.get("fingerprint") or "unknown")
         if old_fp == fingerprint:  # a forced re-run of the same settings replaces it
             dest = self.partial / name / f"{name}@replaced"
+            shutil.rmtree(dest, ignore_errors=True)  # left by a kill during an earlier replace
         else:
             dest = self.superseded / f"{name}@{old_fp[:12]}"
             n = 1
@@ -176,10 +177,6 @@ class RunStore:
         for name, meta in metas.items():
             write_atomic(self.runs / name / "meta.json", dumps(meta))
 
-    def write_file(self, name: str, filename: str, text: str) -> None:
-        """One more file in a stored run's folder (analysis tables), written atomically."""
-        write_atomic(self.runs / name / filename, text)
-
     # --- checkpoints ----------------------------------------------------------------
     def save_checkpoint(self, name: str, state: dict[str, Any]) -> None:
         folder = self.partial / name
@@ -199,6 +196,8 @@ class RunStore:
             log.warning("%s: checkpoint %s is unreadable (%s); starting over", name, path, exc)
             return None
         if state.get("fingerprint") != fingerprint:
-            log.warning("%s: checkpoint is of other settings; starting over", name)
+            log.warning(
+                "%s: its checkpoint is of other data or another code version; starting over", name
+            )
             return None
         return state

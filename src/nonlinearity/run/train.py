@@ -20,11 +20,11 @@ import torch
 from torch import nn
 
 from ..data import Splits, to_device
-from ..data.prepare import check_model_input, data_fingerprint
+from ..data.prepare import check_model_input, data_fingerprint, resolved_data
 from ..layers import Approach, GatedActivation, apply_approach, gated_layers
 from ..measure import efficiency
 from ..measure.benchmark import MeasureConfig
-from ..models import BackboneHead, build_model, for_stored_weights, resolve_target
+from ..models import BackboneHead, build_model, for_stored_weights, model_config, resolve_target
 from ..params import parse
 from ..training import GateConfig, TrainConfig, fit, harden
 from ..training.loop import DivergedError, evaluate_metrics
@@ -64,8 +64,8 @@ def run_settings(
     training["device_type"] = train_cfg.resolve_device().type
     settings = {
         "dataset": dataset,
-        "data": dict(data_params or {}),
-        "model": dict(model_params),
+        "data": resolved_data(data_params),  # every key, defaults written out
+        "model": asdict(model_config(model_params)),
         "training": training,
         "run": spec.settings(),
         "gating": asdict(gates) if gates else None,
@@ -185,6 +185,7 @@ def train_run(
     run = identify(splits, model_params, data_params, train_cfg, spec, gates)
     if store is not None and not rerun and store.complete(run.name, run.fingerprint):
         log.info("%s: skipped, its complete record has the same fingerprint", run.name)
+        store.clear_partial(run.name)  # leftovers of a kill after the record was written
         return RunRecord(run.name, [], {"fingerprint": run.fingerprint}, skipped=True)
     name, device = run.name, train_cfg.resolve_device()
     kind = "image" if splits.kind == "features" else splits.kind
@@ -209,7 +210,7 @@ def train_run(
         "%s: %d train / %d val / %d test samples on %s", name, *splits.sizes().values(), device
     )
 
-    every = getattr(train_cfg, "checkpoint_every", 1)
+    every = train_cfg.checkpoint_every
     on_epoch_for, save = _checkpointer(store, run, model, every)
     phase = resume["phase"] if resume else "train"
     history: list[dict] = list(resume["prior"]) if resume else []
@@ -234,7 +235,6 @@ def train_run(
             }
             history.append(harden(model, data, train_cfg, gates, label=name))
             save("finetune", list(history), None, soft_alphas=soft_alphas)
-            resume = None
         if gates and gates.finetune_epochs:
             history += fit(
                 model,

@@ -148,6 +148,8 @@ def fit(
             sched.load_state_dict(resume["scheduler"])
         gen.set_state(resume["generator"])
         torch.set_rng_state(resume["rng"])
+        if resume.get("cuda_rng") is not None:  # dropout on the GPU draws from this one
+            torch.cuda.set_rng_state(resume["cuda_rng"], device)
         history = list(resume["history"])
 
     def state() -> dict:
@@ -156,6 +158,7 @@ def fit(
             "scheduler": sched.state_dict() if sched is not None else None,
             "generator": gen.get_state(),
             "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "history": list(history),
         }
 

@@ -26,8 +26,7 @@ def _baseline(meta: dict, metas: dict[str, dict]) -> str | None:
         c = m["config"]
         if (
             c.get("approach") == "fixed"
-            and not c.get("linear_ratio")
-            and c.get("pattern", "random") == "random"
+            and not c.get("linear_ratio")  # all ReLU, whatever its pattern
             and c.get("seed") == cfg.get("seed")
             and fingerprint(shared_settings(m)) == shared
         ):
@@ -92,14 +91,13 @@ def compare_latency(
 ) -> pd.DataFrame:
     """Runs timed in turns in one process, per input shape, each against its baseline."""
     device = cfg.resolve_device()
-    by_shape: dict[tuple, list[dict]] = {}
+    by_input: dict[tuple, list[dict]] = {}
     for r in rows:
-        shape = tuple(metas[r["run"]]["config"]["data"]["input_shape"])
-        by_shape.setdefault(shape, []).append(r)
+        data = metas[r["run"]]["config"]["data"]
+        by_input.setdefault((tuple(data["input_shape"]), data["kind"]), []).append(r)
     out = []
-    for shape, group in by_shape.items():
+    for (shape, kind), group in by_input.items():
         loaded = {r["run"]: models[r["run"]].to(device) for r in group}
-        kind = metas[group[0]["run"]]["config"]["data"]["kind"]
         for bs in cfg.batch_sizes:
             x = (
                 torch.ones((bs, *shape), dtype=torch.long, device=device)

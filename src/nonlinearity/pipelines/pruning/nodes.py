@@ -27,8 +27,9 @@ def prune_runs(
     measure_params: dict[str, Any],
     select: str,
     rerun: bool,
-) -> list:
-    """Every selected trained (not pruned) run with statistics -> its pruned run's record."""
+) -> list[str]:
+    """Every selected trained (not pruned) run with statistics -> its pruned run, stored as
+    soon as it is done (a kill keeps the finished ones); returns their names."""
     cfg = PruneConfig.from_params(params)
     thresholds = AnalysisConfig.from_params(analysis_params).thresholds
     names = select_runs(store, select, approaches=("fixed", "layerwise", "gating"))
@@ -46,16 +47,10 @@ def prune_runs(
             f"no activation statistics for the selected runs: {ANALYSE_FIRST}"
         )
     inputs = inputs_of(store, analysed, model_inputs)
-    return [
-        prune_run(
-            store,
-            name,
-            splits,
-            tables[f"{name}/activation_neurons"](),
-            thresholds,
-            cfg,
-            measure_params,
-            bool(rerun),
-        )
-        for name, splits in inputs.items()
-    ]
+    done = []
+    for name, splits in inputs.items():
+        neurons = tables[f"{name}/activation_neurons"]()
+        record = prune_run(store, name, splits, neurons, thresholds, cfg, measure_params, rerun)
+        store.save(record)
+        done.append(record.name)
+    return done

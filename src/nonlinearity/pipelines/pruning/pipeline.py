@@ -24,7 +24,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:select",
                     "params:rerun",
                 ],
-                "pruned_records",
+                "pruned_runs",
                 name="prune_runs",
             )
         ]
