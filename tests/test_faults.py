@@ -396,7 +396,7 @@ def test_settings_change_never_overwrites(trained, after):
         kept = superseded / f"{name}@{was[:12]}"
         assert (
             f"{name}: the stored record has another fingerprint ({was[:12]}, this run "
-            f"{now[:12]}: other data or code version); kept it in "
+            f"{now[:12]}: other model input or project version); kept it in "
             f"data/07_model_output/superseded/{name}@{was[:12]}"
         ) in done.messages
         assert _snapshot(kept) == old_files[name]

@@ -153,7 +153,7 @@ class RunStore:
                 dest = self.superseded / f"{name}@{old_fp[:12]}-{n}"
             log.warning(
                 "%s: the stored record has another fingerprint (%s, this run %s: other "
-                "data or code version); kept it in %s",
+                "model input or project version); kept it in %s",
                 name,
                 old_fp[:12],
                 fingerprint[:12],
@@ -197,7 +197,8 @@ class RunStore:
             return None
         if state.get("fingerprint") != fingerprint:
             log.warning(
-                "%s: its checkpoint is of other data or another code version; starting over", name
+                "%s: its checkpoint is of another model input or project version; starting over",
+                name,
             )
             return None
         return state

@@ -82,7 +82,7 @@ def identify(
     spec: RunSpec,
     gates: GateConfig | None,
 ) -> RunId:
-    """The run's name and its fingerprint: settings, the model input's and the code version."""
+    """The run's name and its fingerprint: settings, the model input's and the project version."""
     name, settings = run_settings(splits.name, data_params, model_params, train_cfg, spec, gates)
     full = fingerprint(
         {
