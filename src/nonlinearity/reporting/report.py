@@ -252,7 +252,8 @@ def build_report(
     out += ["", "## 6. Limitations", ""]
     out += [
         "- Identity neurons cost as much as ReLU neurons until they are folded; only the "
-        "`pruning` runs' folded models (`data/06_models/folded/`) have fewer operations. "
+        "`pruning` runs' folded models (`folded.safetensors` in their run folders) have fewer "
+        "operations. "
         "MLPs, MLP heads and transformer FFNs fold; conv channels are linearised, not folded.",
         "- The pruning thresholds are the guide's heuristics; statistics come from a sample "
         "of one split.",
