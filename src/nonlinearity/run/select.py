@@ -51,18 +51,37 @@ def select_runs(
     return out
 
 
-def matching_input(
-    store: RunStore, name: str, model_inputs: Mapping[str, Callable[[], Any]]
-) -> Any | None:
-    """The model input `name` trained on (same data set, same fingerprint), or None."""
-    meta = store.meta(name) or {}
-    dataset = meta.get("config", {}).get("dataset")
-    load = model_inputs.get(dataset)
-    if load is None:
-        return None
-    splits = load()
+REBUILD_INPUT = (
+    "their model input in data/05_model_input/ was made by other settings or is gone: "
+    "run data_prep with the settings they trained with"
+)
+
+
+def inputs_of(
+    store: RunStore, names: list[str], model_inputs: Mapping[str, Callable[[], Any]]
+) -> dict[str, Any]:
+    """Each run's model input (its data set's, with the fingerprint it trained on), checked
+    before any work; each data set is loaded once; runs without theirs are named."""
     from ..data.prepare import data_fingerprint
 
-    if data_fingerprint(splits) != (meta.get("provenance") or {}).get("model_input"):
-        return None
-    return splits
+    loaded: dict[str, Any] = {}
+    found, missing = {}, []
+    for name in names:
+        meta = store.meta(name) or {}
+        dataset = meta.get("config", {}).get("dataset")
+        if dataset not in loaded:
+            load = model_inputs.get(dataset)
+            loaded[dataset] = load() if load is not None else None
+        splits = loaded[dataset]
+        trained_on = (meta.get("provenance") or {}).get("model_input")
+        if splits is None or data_fingerprint(splits) != trained_on:
+            missing.append(name)
+        else:
+            found[name] = splits
+    if missing:
+        log.warning("%d runs left out, %s: %s", len(missing), REBUILD_INPUT, ", ".join(missing))
+    if not found:
+        raise DataUnavailableError(
+            f"none of the {len(names)} selected runs can be read: {REBUILD_INPUT}"
+        )
+    return found

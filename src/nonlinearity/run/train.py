@@ -49,6 +49,7 @@ class RunId:
     name: str
     fingerprint: str
     settings: dict
+    model_input: str  # sha256 of the tensors it trains on
 
 
 def run_settings(
@@ -84,14 +85,9 @@ def identify(
 ) -> RunId:
     """The run's name and its fingerprint: settings, the model input's and the project version."""
     name, settings = run_settings(splits.name, data_params, model_params, train_cfg, spec, gates)
-    full = fingerprint(
-        {
-            "settings": settings,
-            "model_input": data_fingerprint(splits),
-            "version": project_version(),
-        }
-    )
-    return RunId(name, full, settings)
+    data = data_fingerprint(splits)
+    full = fingerprint({"settings": settings, "model_input": data, "version": project_version()})
+    return RunId(name, full, settings, data)
 
 
 def example_input(kind: str, shape: tuple[int, ...]) -> torch.Tensor:
@@ -300,7 +296,7 @@ def _identity(
     return {
         "fingerprint": run.fingerprint,
         "settings": run.settings,
-        "provenance": {**provenance(), "model_input": data_fingerprint(splits)},
+        "provenance": {**provenance(), "model_input": run.model_input},
         "config": {
             "run_name": run.name,
             "dataset": splits.name,

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from ...data import RawData, Splits, make_splits
-from ...data.prepare import prepare_model_input
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +28,3 @@ def split_data(raw: RawData, data_params: dict[str, Any]) -> Splits:
         splits.input_shape if splits.kind != "text" else "sentences",
     )
     return splits
-
-
-def model_input(
-    splits: Splits,
-    model_params: dict[str, Any],
-    data_params: dict[str, Any],
-    train_params: dict[str, Any],
-) -> Splits:
-    """Splits -> what the runs train on: token ids (text), cached backbone features
-    (frozen backbone, head target), or the splits themselves."""
-    return prepare_model_input(splits, model_params, data_params, train_params)

@@ -2,7 +2,8 @@
 
 from kedro.pipeline import Pipeline, node
 
-from .nodes import model_input, split_data
+from ...data.prepare import prepare_model_input
+from .nodes import split_data
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -12,7 +13,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 split_data, inputs=["raw_data", "params:data"], outputs="splits", name="split_data"
             ),
             node(
-                model_input,
+                prepare_model_input,
                 inputs=["splits", "params:model", "params:data", "params:training"],
                 outputs="model_input",
                 name="prepare_model_input",

@@ -9,9 +9,8 @@ from typing import Any
 from ...analysis import AnalysisConfig
 from ...errors import DataUnavailableError
 from ...pruning import PruneConfig, prune_run
-from ...run.select import select_runs
+from ...run.select import inputs_of, select_runs
 from ...run.store import RunStore
-from ..activation_analysis.nodes import inputs_of
 
 log = logging.getLogger(__name__)
 
