@@ -197,9 +197,14 @@ def _number(tp: type, meta: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class ReportingConfig:
-    """`reporting`: how the tables and figures judge the runs."""
+    """`reporting`: how the report judges the runs (docs/metrics.md, "Claims")."""
 
     tolerance: float = setting(0.01, ge=0, lt=1)  # "within tolerance of the baseline": accuracy
+    alpha_change: float = setting(0.02, ge=0)  # §19: gates converged if no layer's mean α ...
+    alpha_window: int = setting(3, ge=1)  # ... moved more over the last this many soft epochs
+    hardening_collapse: float = setting(0.05, ge=0, lt=1)  # val accuracy lost at hardening
+    layer_spread: float = setting(0.05, ge=0)  # per-layer share sd across seeds: consistent
+    class_balance: float = setting(0.05, ge=0)  # class-share distance: representative sample
 
 
 TOP_LEVEL = (

@@ -1,4 +1,10 @@
-"""Reporting on hand-made run records: loading, summary, findings, figures, report."""
+"""Reporting on synthetic sweeps whose true answer is known: the sentences it must make
+and the ones it must never make (issue: answers you can quote).
+
+Each run's test accuracy is a set mean plus seeded noise of a set spread; benchmark rounds
+are drawn from set time ratios with set noise. The report's claims are then checked
+against what the numbers truly are.
+"""
 
 import json
 import logging
@@ -6,10 +12,9 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
 
+from nonlinearity.params import ReportingConfig
 from nonlinearity.reporting import (
-    FIGURES,
     build_report,
     collect_runs,
     cross_architecture,
@@ -18,222 +23,297 @@ from nonlinearity.reporting import (
     layer_rows,
     summary_table,
 )
-from nonlinearity.reporting.figures import _pareto
+from nonlinearity.run.name import format_name
+
+N_TEST = 360  # digits' test split: one sample = 0.28 %
 
 
-def gating(alphas, names=("act0", "act1")):
-    return [
-        {"layer": i, "name": n, "num_features": 10, "alpha_mean": a, "alpha_lt_0.1": 1 - a}
-        for i, (n, a) in enumerate(zip(names, alphas, strict=True))
+def name(key: str, dataset: str = "digits") -> str:
+    return format_name(dataset, "mlp", key, "0" * 64)
+
+
+def record(
+    key: str,
+    approach: str,
+    acc: float,
+    ratio: float,
+    seed: int,
+    *,
+    dataset: str = "digits",
+    epochs: int = 4,
+    gap: float = 0.0,
+    soft_alphas: list[float] | None = None,
+    hard_alphas: list[float] | None = None,
+    **config,
+) -> dict:
+    """One run's history and meta, as the pipelines write them."""
+    alphas = hard_alphas or [1 - ratio] * 3
+    layers = [
+        {"layer": i, "name": f"act{i}", "num_features": 100, "alpha_mean": a}
+        for i, a in enumerate(alphas)
     ]
-
-
-def run(approach, acc, ratio, seed=0, latency=1.0, gated_soft=None, **cfg):
-    history = [
-        {
-            "epoch": 1,
-            "phase": "train",
-            "train_acc": acc,
-            "train_loss": 0.5,
-            "val_acc": acc - 0.01,
-            "val_loss": 0.6,
-            "gating": gating(gated_soft or [1 - ratio, 1 - ratio]),
-        },
-    ]
-    if approach == "gating":
+    history = []
+    for e in range(1, epochs + 1):
+        val = acc * min(1.0, 0.8 + 0.1 * e)  # converges by epoch 2
+        g = layers
+        if soft_alphas is not None:
+            g = [{**x, "alpha_mean": s} for x, s in zip(layers, soft_alphas, strict=True)]
         history.append(
             {
-                "epoch": "hardened",
-                "phase": "hardened",
-                "val_acc": acc,
-                "linear_ratio": ratio,
-                "gating": gating([1 - ratio, 1 - ratio]),
+                "epoch": e,
+                "phase": "train",
+                "train_acc": val + gap,
+                "val_acc": val,
+                "train_loss": 0.1,
+                "gating": g,
             }
         )
+    if approach == "gating":
+        history.insert(
+            epochs - 1,
+            {"epoch": "hardened", "phase": "hardened", "val_acc": acc, "gating": layers},
+        )
+    fp = f"{key}-{dataset}-fingerprint"
     meta = {
-        "metrics": {"val_acc": acc - 0.01, "test_acc": acc, "linear_ratio": ratio},
-        "latency": {
-            "mean_latency_s": latency / 1e3,
-            "p50_latency_s": latency / 1e3,
-            "p90_latency_s": latency / 1e3,
-            "batch_size": 256,
-            "samples_per_second": 1,
-        },
-        "approx_linear_flops": 1000,
-        "nonlinear_units": round(20 * (1 - ratio)),
+        "status": "complete",
+        "fingerprint": fp,
+        "metrics": {"val_acc": acc, "test_acc": acc, "linear_ratio": ratio},
         "config": {
-            "dataset": "digits",
+            "dataset": dataset,
             "model": {"name": "mlp"},
             "approach": approach,
             "seed": seed,
             "linear_ratio": ratio if approach == "fixed" else None,
             "pattern": "random",
-            "data": {"synthetic": False},
-            **cfg,
+            "data": {"synthetic": False, "sizes": {"test": N_TEST}},
+            **config,
         },
     }
     return {"history": history, "meta": meta}
 
 
-@pytest.fixture
-def records():
-    r = {}
-    for seed, accs in enumerate([(0.97, 0.968, 0.95), (0.96, 0.962, 0.93)]):
-        for ratio, acc in zip((0.0, 0.5, 0.75), accs, strict=True):
-            r[f"digits_mlp_fixed_{round(100 * ratio)}_s{seed}"] = run(
-                "fixed", acc, ratio, seed, latency=2.0 - ratio
+def sweep(
+    means: dict[float, float],
+    sd: float,
+    seeds: int,
+    rng: np.random.Generator,
+    dataset: str = "digits",
+    gap: dict[float, float] | None = None,
+) -> dict[str, dict]:
+    """Fixed runs: test accuracy = means[ratio] + N(0, sd), rounded to whole test samples;
+    a list of means gives each seed's accuracy exactly."""
+    runs = {}
+    for ratio, mean in means.items():
+        for s in range(seeds):
+            if isinstance(mean, list):
+                acc = mean[s]
+            else:
+                acc = round((mean + (rng.normal(0, sd) if sd else 0.0)) * N_TEST) / N_TEST
+            key = f"fixed_{round(100 * ratio)}_s{s}"
+            runs[name(key, dataset)] = record(
+                key, "fixed", acc, ratio, s, dataset=dataset, gap=(gap or {}).get(ratio, 0.0)
             )
-    r["digits_mlp_gated-base_s0"] = run(
-        "gating", 0.95, 0.6, latency=2.0, gated_soft=[0.8, 0.2], variant="base"
+    return runs
+
+
+def benchmark(runs: dict, ratios: dict[str, float], noise: float, rng, rounds: int = 10):
+    """Interleaved rounds for every run: its time = ratio × its baseline's, times noise."""
+    for run, rec in runs.items():
+        key = run.split("_", 2)[2].rsplit("_", 1)[0]
+        seed = rec["meta"]["config"]["seed"]
+        dataset = rec["meta"]["config"]["dataset"]
+        base = name(f"fixed_0_s{seed}", dataset)
+        b = 1e-3 * (1 + noise * rng.standard_normal(rounds)).clip(0.2)
+        entry = {
+            "rounds_s": list(
+                b
+                * ratios.get(key.rsplit("_s", 1)[0], 1.0)
+                * (1 + noise * rng.standard_normal(rounds)).clip(0.2)
+            ),
+            "baseline": base,
+            "baseline_fingerprint": runs[base]["meta"]["fingerprint"],
+            "baseline_rounds_s": list(b),
+            "device": "cpu",
+            "threads": 2,
+        }
+        rec["meta"]["benchmark"] = {"interleaved": {"256": entry}}
+
+
+def report_of(runs: dict, **judgement):
+    summary = summary_table(runs)
+    layers = layer_rows(runs)
+    f = findings(summary, layers, runs, ReportingConfig(**judgement))
+    json.dumps(f, allow_nan=False)  # findings.json is strict JSON
+    ranking = efficiency_ranking(pd.DataFrame(f["latency"]), summary)
+    cross = cross_architecture(summary, pd.DataFrame(f["drops"]))
+    return f, build_report(f, summary, cross, ranking, layers)
+
+
+def claim(f: dict, kind: str, setting: str = "digits · mlp") -> dict:
+    (c,) = [c for c in f["claims"] if c["kind"] == kind and c["setting"] == setting]
+    return c
+
+
+def test_a_drop_known_to_be_small_is_within_tolerance_and_the_next_one_beyond():
+    rng = np.random.default_rng(0)
+    runs = sweep({0.0: 0.97, 0.5: 0.968, 0.75: 0.90}, sd=0.002, seeds=5, rng=rng)
+    f, text = report_of(runs)
+    c = claim(f, "threshold")
+    assert c["verdict"] == "within tolerance"
+    assert c["numbers"]["label"] == "fixed 50%"
+    assert c["numbers"]["drop_high"] <= 0.01 and c["numbers"]["drop_n"] == 5
+    assert "50 % of the activation neurons nonlinear (fixed 50%)" in c["sentence"]
+    assert "95 % CI" in c["sentence"] and "one test sample = 0.28 %" in c["sentence"]
+    assert "At 75 % linear (fixed 75%)" in c["sentence"] and "beyond the tolerance" in c["sentence"]
+    assert c["sentence"] in text
+    assert c["test"]["method"].startswith("paired differences")
+
+
+def test_one_seed_never_claims_within_tolerance():
+    runs = sweep({0.0: 0.97, 0.5: 0.97, 1.0: 0.97}, sd=0.0, seeds=1, rng=None)
+    f, text = report_of(runs)
+    c = claim(f, "threshold")
+    assert c["verdict"] == "cannot tell"
+    assert "run ≥ 3 seeds" in c["sentence"]
+    assert "within tolerance" not in " ".join(x["verdict"] for x in f["drops"])
+    assert "a linear model" not in text.lower() and "a fully linear model" not in text
+
+
+def test_a_wide_interval_cannot_tell_and_says_how_many_seeds_would():
+    # paired drops of 5, 1 and −3 test samples: mean 0.28 %, sd 1.11 %
+    base, half = [342 / N_TEST] * 3, [337 / N_TEST, 341 / N_TEST, 345 / N_TEST]
+    f, _ = report_of(sweep({0.0: base, 0.5: half}, sd=0, seeds=3, rng=None))
+    c = claim(f, "threshold")
+    n = c["numbers"]
+    assert c["verdict"] == "cannot tell", n
+    assert n["drop_low"] < 0.01 < n["drop_high"]
+    assert n["seeds_needed"] > 3 and f"about {n['seeds_needed']} seeds would tell" in c["sentence"]
+
+
+def test_noise_only_latency_claims_no_speed_up_and_a_real_one_is_found():
+    rng = np.random.default_rng(1)
+    runs = sweep({0.0: 0.97, 0.5: 0.96}, sd=0.003, seeds=3, rng=rng)
+    benchmark(runs, {"fixed_0": 1.0, "fixed_50": 1.0}, noise=0.25, rng=rng)
+    f, text = report_of(runs)
+    c = claim(f, "speed")
+    assert c["verdict"] == "no measurable difference"
+    (row,) = c["numbers"]["unfolded"]
+    assert row["ratio_low"] < 1 < row["ratio_high"] and row["ratio_n"] == 30
+    assert "faster" not in c["sentence"] and "slower" not in c["sentence"]
+    summary_lines = [x for x in text.split("## 2.")[0].splitlines() if x.startswith("- ")]
+    assert not [x for x in summary_lines if "faster" in x or "slower" in x]
+
+    runs = sweep({0.0: 0.97, 0.5: 0.96}, sd=0.003, seeds=3, rng=rng)
+    benchmark(runs, {"fixed_0": 1.0, "fixed_50": 0.5}, noise=0.05, rng=rng)
+    c = claim(report_of(runs)[0], "speed")
+    assert c["verdict"] == "faster"
+    assert c["numbers"]["unfolded"][0]["ratio_high"] < 1
+
+
+def test_without_the_benchmark_latency_is_not_measured_and_nothing_is_ranked():
+    runs = sweep({0.0: 0.97, 0.5: 0.96}, sd=0.003, seeds=3, rng=np.random.default_rng(2))
+    for rec in runs.values():  # a lone timing right after training is not a measurement
+        rec["meta"]["latency"] = {"p50_latency_s": 1e-3, "batch_size": 256}
+    f, text = report_of(runs)
+    assert claim(f, "speed")["verdict"] == "not measured"
+    assert "latency was not measured" in claim(f, "speed")["sentence"]
+    assert "Latency was not measured" in text and "Efficiency ranking" not in text
+
+
+def test_latency_against_a_retrained_baseline_is_not_used():
+    rng = np.random.default_rng(4)
+    runs = sweep({0.0: 0.97, 0.5: 0.96}, sd=0.003, seeds=2, rng=rng)
+    benchmark(runs, {"fixed_50": 0.5}, noise=0.01, rng=rng)
+    runs[name("fixed_0_s0")]["meta"]["fingerprint"] = "retrained"
+    f, text = report_of(runs)
+    assert set(f["latency_stale_runs"]) == {name("fixed_0_s0"), name("fixed_50_s0")}
+    (row,) = [r for r in f["latency"] if r["label"] == "fixed 50%"]
+    assert row["runs"] == 1  # only seed 1 is used
+    assert "has since been retrained" in text
+
+
+def test_gating_against_the_matched_fixed_run_is_paired_and_budgets_are_stated():
+    rng = np.random.default_rng(5)
+    runs = sweep({0.0: 0.97}, sd=0.002, seeds=3, rng=rng)
+    for s in range(3):
+        gated = name(f"gated-base_s{s}")
+        runs[gated] = record(
+            f"gated-base_s{s}",
+            "gating",
+            0.96 + 0.001 * s,
+            0.6,
+            s,
+            variant="base",
+            hard_alphas=[0.8, 0.4, 0.0],
+            soft_alphas=[0.81, 0.41, 0.01],
+        )
+        runs[name(f"matched-base_s{s}")] = record(
+            f"matched-base_s{s}",
+            "matched",
+            0.95 + 0.001 * s,
+            0.6,
+            s,
+            source_run=gated,
+        )
+    f, text = report_of(runs)
+    (c,) = [c for c in f["claims"] if c["kind"] == "gating_vs_fixed"]
+    assert c["verdict"] == "higher"
+    assert c["numbers"]["diff_mean"] == pytest.approx(0.01)
+    assert "equal budget, 4 epochs each" in c["sentence"]
+    items = {i["item"].split(" ")[0]: i for i in f["checklist"]}
+    assert items["Hardening"]["verdict"] == "yes"
+    assert items["Gating"]["verdict"] == "yes"  # α moved 0.01 over the soft epochs
+    assert items["Layer-wise"]["verdict"] == "yes"  # the same shares in every seed
+    assert "layer 0: 20 %" in text
+
+
+def test_generalisation_gap_is_worded_by_sign_and_size():
+    rng = np.random.default_rng(6)
+    # the gap (train − val) goes from −0.4 pp to −10.5 pp: it widens, with val above train
+    runs = sweep(
+        {0.0: 0.97, 0.75: 0.96}, sd=0.002, seeds=3, rng=rng, gap={0.0: -0.004, 0.75: -0.105}
     )
-    r["digits_mlp_layerwise-up_s0"] = run("layerwise", 0.94, 0.5, latency=2.0, schedule_name="up")
-    return r
+    f, _ = report_of(runs)
+    (row,) = [r for r in f["secondary"]["generalisation_gap"] if r["ratio"] == 0.75]
+    assert row["words"] == "widens" and row["change_high"] < 0
+    runs = sweep({0.0: 0.97, 0.75: 0.96}, sd=0.002, seeds=3, rng=rng, gap={0.0: 0.05, 0.75: 0.01})
+    (row,) = [
+        r for r in report_of(runs)[0]["secondary"]["generalisation_gap"] if r["ratio"] == 0.75
+    ]
+    assert row["words"] == "narrows"
+
+
+def test_every_claim_holds_its_numbers_and_test_and_settings_are_never_averaged():
+    rng = np.random.default_rng(7)
+    runs = sweep({0.0: 0.97, 0.5: 0.968}, sd=0.002, seeds=3, rng=rng)
+    runs |= sweep({0.0: 0.90, 0.5: 0.85}, sd=0.002, seeds=3, rng=rng, dataset="breast_cancer")
+    f, text = report_of(runs)
+    assert {c["setting"] for c in f["claims"]} == {"digits · mlp", "breast_cancer · mlp"}
+    for c in f["claims"]:
+        assert c["sentence"] and c["verdict"] and c["test"]
+    assert claim(f, "threshold", "breast_cancer · mlp")["verdict"] == "beyond tolerance"
+    (cross,) = [i for i in f["checklist"] if i["item"].startswith("Report includes")]
+    assert cross["verdict"] == "yes"
+    comp = {r["setting"]: r for r in f["secondary"]["complexity"]}
+    assert comp["digits · mlp"]["largest_linear_share_within"] == 0.5
+    assert comp["breast_cancer · mlp"]["largest_linear_share_within"] is None
 
 
 def test_collect_skips_broken_runs_with_a_warning(caplog):
     def bad():
         raise json.JSONDecodeError("Expecting value", "", 0)
 
+    good = sweep({0.0: 0.97}, sd=0.0, seeds=1, rng=None)
+    (run,) = good
     parts = {
-        "ok/history": lambda: [{"epoch": 1}],
-        "ok/meta": lambda: {"config": {}},
-        "ok/activation_stats": bad,
-        "broken/history": lambda: [],
-        "broken/meta": bad,
-        "lonely/meta": lambda: {},
+        f"{run}/history": lambda: good[run]["history"],
+        f"{run}/meta": lambda: good[run]["meta"],
     }
+    parts |= {"broken_run/history": lambda: [], "broken_run/meta": bad}
     with caplog.at_level(logging.WARNING):
-        runs = collect_runs(parts)
-    assert list(runs) == ["ok"] and "activation_stats" not in runs["ok"]
-    text = caplog.text
-    assert "broken/meta.json" in text and "ok/activation_stats.json" in text
-    assert "lonely/history.json" in text
-
-
-def test_summary_rows(records):
-    s = summary_table(records).set_index("run")
-    assert len(s) == 8
-    g = s.loc["digits_mlp_gated-base_s0"]
-    assert g.soft_linear_ratio == pytest.approx(0.5)  # 1 - mean(0.8, 0.2)
-    assert g.linear_ratio == 0.6 and g.epochs == 1  # "hardened" is not an epoch
-    assert s.loc["digits_mlp_fixed_50_s1"].nominal_ratio == 0.5
-    assert s.loc["digits_mlp_fixed_0_s0"].gen_gap == pytest.approx(0.01)
-    assert s.loc["digits_mlp_fixed_0_s0"].latency_p50_ms == pytest.approx(2.0)
-    assert s.label.tolist().count("fixed 50%") == 2
-
-
-def test_cross_architecture_and_ranking(records):
-    s = summary_table(records)
-    cross = cross_architecture(s).iloc[0]
-    assert cross.baseline_acc == pytest.approx(0.965) and cross.seeds == 2
-    assert cross.drop_50 == pytest.approx(0.965 - 0.965)
-    assert cross.drop_75 == pytest.approx(0.965 - 0.94)
-    assert np.isnan(cross.drop_25) and cross.gated_effective_ratio == 0.6
-    rank = efficiency_ranking(s)
-    assert rank.iloc[0].run.startswith("digits_mlp_fixed_75")  # 0.95 / 1.25 ms is best
-    assert rank["rank"].tolist() == list(range(1, 9))
-
-
-def test_findings_smallest_share_within_tolerance(records):
-    s = summary_table(records)
-    f = findings(s, layer_rows(records), records, tolerance=0.01)["settings"]["digits · mlp"]
-    best = f["smallest_nonlinear_share"]
-    assert best["config"] == "fixed 50%" and best["nonlinear_share"] == pytest.approx(0.5)
-    assert (best["acc_min"], best["acc_max"], best["seeds"]) == (0.962, 0.968, 2)
-    assert f["latency_at_50"]["speedup"] == pytest.approx(2.0 / 1.5)
-    assert f["gated_layers"]["digits_mlp_gated-base_s0"]["linear_share_per_layer"] == [0.6, 0.6]
-    assert f["gen_gap_trend"]["slope_per_unit_ratio"] == pytest.approx(0.0, abs=1e-9)
-    looser = findings(s, layer_rows(records), records, tolerance=0.05)["settings"]["digits · mlp"]
-    assert looser["smallest_nonlinear_share"]["config"] == "fixed 75%"
-
-
-def test_pareto_front():
-    x = np.array([1.0, 2.0, 3.0, 1.5, 2.5])
-    y = np.array([0.9, 0.95, 0.97, 0.85, 0.94])
-    assert _pareto(x, y).tolist() == [0, 1, 2]
-
-
-@pytest.mark.parametrize("name", sorted(FIGURES))
-def test_every_figure_draws_data(records, name):
-    records["digits_mlp_gated-base_s0"]["meta"]["gates_before_hardening"] = {
-        "act0": [0.1, 0.9, 0.5],
-        "act1": [0.05, 0.2, 0.95],
-    }
-    fig = FIGURES[name](summary_table(records), records)
-    assert isinstance(fig, Figure)
-    drawn = [
-        ax
-        for ax in fig.axes
-        if ax.get_visible() and (ax.lines or ax.collections or ax.patches or ax.images)
-    ]
-    assert drawn, f"{name}: no axis shows data"
-    for ax in drawn:
-        if ax.get_xlabel():
-            assert ax.get_ylabel() or ax.get_yticklabels(), name
-
-
-@pytest.mark.parametrize("name", sorted(FIGURES))
-def test_figures_without_runs_say_so(name):
-    fig = FIGURES[name](summary_table({}), {})
-    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-    assert any(t.startswith("no ") for t in texts), name
-
-
-def test_report_is_filled_from_the_data(records):
-    s = summary_table(records)
-    layers = pd.DataFrame()
-    f = findings(s, layers, records)
-    text = build_report(f, s, cross_architecture(s), efficiency_ranking(s), layers)
-    assert "50.0 % of the activation neurons nonlinear (fixed 50%)" in text
-    assert "seeds 96.20 %–96.80 %" in text
-    assert "![Accuracy vs linear ratio](figures/accuracy_vs_ratio.png)" in text
-    for heading in (
-        "Executive summary",
-        "Methods",
-        "Results",
-        "Cross-domain",
-        "Interpretation",
-        "Limitations",
-        "Future work",
-    ):
-        assert heading in text
-
-
-def test_pruned_runs_against_fixed_and_folded_latency(records):
-    pruned = run("pruning", 0.955, 0.45, latency=1.6, source_run="digits_mlp_fixed_0_s0_c0a1b2c")
-    pruned["meta"]["folding"] = {"efficiency": {"latency": {"p50_latency_s": 0.8e-3}}}
-    records["digits_mlp_pruned-fixed_0_s0_s0"] = pruned
-    s = summary_table(records)
-    row = s.set_index("run").loc["digits_mlp_pruned-fixed_0_s0_s0"]
-    assert row.label == "pruned fixed_0" and row.folded_latency_p50_ms == pytest.approx(0.8)
-    f = findings(s, pd.DataFrame(), records)["settings"]["digits · mlp"]
-    (c,) = f["pruning_vs_fixed"]
-    # nearest fixed ratio is 50 %, averaged over its two seeds
-    assert (c["fixed_ratio"], c["fixed_seeds"]) == (0.5, 2)
-    assert c["fixed_test_acc"] == pytest.approx((0.968 + 0.962) / 2)
-    folded = f["latency_at_50"]["folded"]
-    assert folded["speedup"] == pytest.approx(2.0) and folded["run"].startswith("digits_mlp_pruned")
-    text = build_report(
-        findings(s, pd.DataFrame(), records),
-        s,
-        cross_architecture(s),
-        efficiency_ranking(s),
-        pd.DataFrame(),
-    )
-    assert "45 % linear after pruning digits_mlp_fixed_0_s0" in text
-    assert "−1.00 % against fixed 50 % linear from the start (96.50 %, mean of 2 seeds)" in text
-    assert "takes 0.800 ms against 1.600 ms unfolded" in text
-    assert "(1.33×): the mixed model is 1.33× as fast" in text
-
-
-def test_layer_sensitivity_is_relative_to_all_relu(records):
-    fig = FIGURES["layer_sensitivity"](summary_table(records), records)
-    bars = fig.axes[1].patches
-    # layerwise 0.94 against the seed mean of fixed 0 % (0.97, 0.96): one bar of -0.025 from zero
-    assert [round(b.get_width(), 6) for b in bars] == [-0.025]
-    del records["digits_mlp_fixed_0_s0"], records["digits_mlp_fixed_0_s1"]
-    fig = FIGURES["layer_sensitivity"](summary_table(records), records)
-    assert not fig.axes[1].patches and fig.axes[1].lines  # no baseline: accuracies as dots
+        records = collect_runs(parts)
+    assert list(records) == [run]
+    assert "broken_run/meta.json: not valid JSON" in caplog.text
 
 
 def _gated(l1, seed, dataset="digits", epochs=2):

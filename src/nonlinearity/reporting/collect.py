@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import math
+import statistics
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -74,11 +74,12 @@ def _label(cfg: Mapping[str, Any]) -> str:
         return f"layerwise {cfg.get('schedule_name')}"
     if a == "gating":
         return f"gated {cfg.get('variant')}"
-    if a == "pruning":
-        try:  # the source's key without its seed: `pruned fixed_0`
-            return f"pruned {parse_name(str(cfg.get('source_run'))).key.rsplit('_s', 1)[0]}"
+    if a in ("pruning", "matched"):
+        word = "pruned" if a == "pruning" else "matched"
+        try:  # the source's key without its seed: `pruned fixed_0`, `matched gated-base`
+            return f"{word} {parse_name(str(cfg.get('source_run'))).key.rsplit('_s', 1)[0]}"
         except ValueError:
-            return f"pruned {cfg.get('source_run')}"
+            return f"{word} {cfg.get('source_run')}"
     return str(a)
 
 
@@ -86,7 +87,6 @@ def summary_row(run: str, record: Mapping[str, Any]) -> dict[str, Any]:
     meta, history = record["meta"], record["history"]
     cfg = meta.get("config", {})
     metrics = meta.get("metrics", {})
-    lat = meta.get("latency", {})
     epochs = [r for r in history if isinstance(r.get("epoch"), int)]
     soft = [r for r in history if r.get("phase") == "train" and r.get("gating")]
     approach = cfg.get("approach")
@@ -123,11 +123,9 @@ def summary_row(run: str, record: Mapping[str, Any]) -> dict[str, Any]:
         "gen_gap": train_acc - val_acc if train_acc is not None and val_acc is not None else None,
         "epochs": len(epochs),
         "train_time_s": metrics.get("train_time_s"),
-        "latency_mean_ms": 1e3 * lat["mean_latency_s"] if "mean_latency_s" in lat else None,
-        "latency_p50_ms": 1e3 * lat["p50_latency_s"] if "p50_latency_s" in lat else None,
-        "latency_p90_ms": 1e3 * lat["p90_latency_s"] if "p90_latency_s" in lat else None,
-        "latency_batch_size": lat.get("batch_size"),
-        "samples_per_s": lat.get("samples_per_second"),
+        # latency only from the benchmark's interleaved rounds (`benchmark.interleaved`);
+        # a run timed on its own right after training is not a measurement to compare
+        **_interleaved_latency(meta),
         "params": (meta.get("param_counts") or {}).get("total_params"),
         "linear_flops": meta.get("approx_linear_flops"),
         "nonlinear_units": meta.get("nonlinear_units"),
@@ -136,16 +134,25 @@ def summary_row(run: str, record: Mapping[str, Any]) -> dict[str, Any]:
         "folded_flops": ((meta.get("folding") or {}).get("efficiency") or {}).get(
             "approx_linear_flops"
         ),
-        "folded_latency_p50_ms": _ms(
-            (((meta.get("folding") or {}).get("efficiency") or {}).get("latency") or {}).get(
-                "p50_latency_s"
-            )
-        ),
+        "n_test": ((cfg.get("data") or {}).get("sizes") or {}).get("test"),
+        "fingerprint": meta.get("fingerprint"),
     }
 
 
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None or math.isnan(seconds) else 1e3 * seconds
+def _interleaved_latency(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Median ms per batch at the largest batch size the benchmark timed in rounds
+    (unfolded and, for pruned runs, folded); None when the run was not benchmarked."""
+    rounds = ((meta.get("benchmark") or {}).get("interleaved")) or {}
+    if not rounds:
+        return {"latency_p50_ms": None, "latency_batch_size": None, "folded_latency_p50_ms": None}
+    bs = max(rounds, key=int)
+    m = rounds[bs]
+    folded = m.get("folded_rounds_s")
+    return {
+        "latency_p50_ms": 1e3 * statistics.median(m["rounds_s"]),
+        "latency_batch_size": int(bs),
+        "folded_latency_p50_ms": 1e3 * statistics.median(folded) if folded else None,
+    }
 
 
 def shared_settings(meta: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""report.md in the structure of guide §13, every sentence filled from the findings."""
+"""report.md in the structure of guide §13: every sentence is a claim from findings.json, every
+difference with its interval."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
+
+from .findings import neg, pct, pp
 
 FIGURE_TITLES = {
     "accuracy_vs_ratio": "Accuracy vs linear ratio",
@@ -19,31 +22,6 @@ FIGURE_TITLES = {
     "nonlinear_units_vs_accuracy": "Nonlinear units vs accuracy",
     "layer_sensitivity": "Layer-wise sensitivity",
 }
-
-
-def _seeds(n: int) -> str:
-    return "one seed" if n == 1 else f"mean of {n} seeds"
-
-
-def _speed_words(speedup: float) -> str:
-    """What an unfolded 0 %-vs-50 % latency ratio says (each run timed on its own)."""
-    if speedup >= 1.1:
-        return f"the mixed model is {speedup:.2f}× as fast"
-    if speedup > 1 / 1.1:
-        return "no gain beyond timing noise, as unfolded identity neurons cost what ReLUs do"
-    return (
-        "the mixed model is slower here, as an unfolded mixed activation costs a little more "
-        "than a ReLU and runs timed one by one are noisy (`kedro run --pipeline=benchmark` "
-        "times them interleaved)"
-    )
-
-
-def _pct(x: float | None, digits: int = 1) -> str:
-    return (
-        "n/a"
-        if x is None or (isinstance(x, float) and math.isnan(x))
-        else f"{100 * x:.{digits}f} %"
-    )
 
 
 def _num(x: Any, fmt: str = ".4f") -> str:
@@ -66,29 +44,43 @@ def _table(df: pd.DataFrame, formats: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _summary_sentence(setting: str, f: Mapping[str, Any], tolerance: float) -> str:
-    tag = " (synthetic data)" if f.get("synthetic") else ""
-    if "baseline_acc" not in f:
-        return f"- **{setting}**{tag}: no all-ReLU baseline run (fixed 0 %), so no threshold."
-    s = f.get("smallest_nonlinear_share")
-    if not s:
-        return (
-            f"- **{setting}**{tag}: baseline test accuracy {_pct(f['baseline_acc'], 2)}; no "
-            f"configuration stays within {_pct(tolerance)} of it."
-        )
-    spread = (
-        f"; seeds {_pct(s['acc_min'], 2)}–{_pct(s['acc_max'], 2)}"
-        if s["seeds"] > 1
-        else "; one seed, so no spread"
-    )
-    side = "below" if s["drop"] >= 0 else "above"
-    return (
-        f"- **{setting}**{tag}: {_pct(s['nonlinear_share'])} of the activation neurons "
-        f"nonlinear ({s['config']}) keeps test accuracy at {_pct(s['test_acc'], 2)}, "
-        f"{_pct(abs(s['drop']), 2)} {side} the all-ReLU baseline {_pct(f['baseline_acc'], 2)} "
-        f"(tolerance {_pct(tolerance)}{spread})"
-        + (": a linear model is enough for this data set." if s["nonlinear_share"] == 0 else ".")
-    )
+def _cell(mean: Any, low: Any, high: Any, f=pp) -> str:
+    """`−1.23 pp [−2.0, −0.4]`; one seed: the value and `(1 seed)`."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    if low is None or (isinstance(low, float) and math.isnan(low)):
+        return f"{f(mean)} (1 seed)"
+    return f"{f(mean)} [{f(low)}, {f(high)}]"
+
+
+def _drop_cell(
+    r: Mapping[str, Any], mean: str = "drop_mean", low: str = "drop_low", high: str = "drop_high"
+) -> str:
+    """A drop (all-ReLU − run) shown as the change run − all-ReLU with its interval."""
+    return _cell(neg(r[mean]), neg(r[high]), neg(r[low]))
+
+
+def _acc(x: Any) -> str:
+    return pct(x, 2)
+
+
+def _x(x: Any) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}×"
+
+
+def _truncated(shown: int, total: int, where: str) -> list[str]:
+    if shown >= total:
+        return []
+    return [f"_{shown} of {total} rows shown; the full table is `{where}`._", ""]
+
+
+def _records_table(rows: list[dict], columns: dict[str, Any]) -> str:
+    """A markdown table of `rows` with `columns` {header: row -> str}."""
+    if not rows:
+        return "_none_\n"
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(f(r)) for f in columns.values()) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
 
 
 def build_report(
@@ -98,22 +90,31 @@ def build_report(
     ranking: pd.DataFrame,
     layers: pd.DataFrame,
     figure_dir: str = "figures",
+    top: int = 5,
 ) -> str:
-    tol = findings["tolerance"]
-    settings = findings["settings"]
+    j = findings["judgement"]
+    tol = j["tolerance"]
+    claims = findings["claims"]
+    settings = sorted({c["setting"] for c in claims})
+    seeds = summary.groupby("label").seed.nunique() if len(summary) else pd.Series(dtype=int)
     out = ["# How much nonlinearity does a network need? Report", ""]
     out += [
         f"Built from {len(summary)} runs in `data/07_model_output/runs/` "
-        f"({', '.join(sorted(settings)) or 'none'}). Every number below is computed from "
-        "those runs by the `reporting` pipeline; rerun it after new runs.",
+        f"({', '.join(settings) or 'none'}; {seeds.min() if len(seeds) else 0}–"
+        f"{seeds.max() if len(seeds) else 0} seeds per configuration). Every number is "
+        "computed from those runs by the `reporting` pipeline; `findings.json` holds each "
+        "sentence below with its numbers and the test behind it.",
         "",
         "## 1. Executive summary",
         "",
-        f"The smallest share of nonlinear neurons whose mean test accuracy stays within "
-        f"{_pct(tol)} (absolute) of the all-ReLU baseline, per data set and model:",
+        f"Accuracy claims compare each configuration with the all-ReLU run of the same seed "
+        f'and data split (paired), over seeds, with a Student-t 95 % interval; "within '
+        f'tolerance" ({pct(tol)} absolute) only when the whole interval is inside it. Speed '
+        'claims come from interleaved timing rounds, "faster" or "slower" only when the '
+        "interval of the time ratio excludes 1.",
         "",
     ]
-    out += [_summary_sentence(s, f, tol) for s, f in settings.items()] or ["_No runs yet._"]
+    out += [f"- {c['sentence']}" for c in claims] or ["_No runs yet._"]
     failed = findings.get("failed_runs") or []
     if failed:
         out += ["", f"{len(failed)} runs failed and are not results (nor in any figure or table):"]
@@ -122,124 +123,315 @@ def build_report(
     out += [
         "Hidden neurons skip their activation (identity instead of ReLU/GELU): a fixed random "
         "share per layer (`fixed`), a per-layer schedule (`layerwise`), learned per-neuron gates "
-        "that are hardened to 0/1 and fine-tuned (`gating`), or post-training statistics "
-        "(`pruning`: linearise by activation statistics, remove dead neurons, fine-tune, fold). "
-        "Details: `docs/methods.md`; every field: `docs/metrics.md`.",
+        "that are hardened to 0/1 and fine-tuned (`gating`), a fixed random mask at a gated "
+        "run's hardened per-layer shares (`matched`), or post-training statistics (`pruning`: "
+        "linearise by activation statistics, remove dead neurons, fine-tune, fold). Gated runs "
+        "spend the same total epochs as fixed runs (soft phase + fine-tuning); pruned runs "
+        "fine-tune on top of their source. Details: `docs/methods.md`; every field and every "
+        "test: `docs/metrics.md`.",
         "",
         "## 3. Results",
         "",
     ]
     for name, title in FIGURE_TITLES.items():
         out += [f"### {title}", "", f"![{title}]({figure_dir}/{name}.png)", ""]
-    out += ["### Latency", ""]
-    any_latency = False
-    for s, f in settings.items():
-        lat = f.get("latency_at_50")
-        if not lat:
-            continue
-        any_latency = True
-        line = (
-            f"- **{s}**: at 50 % linear the mixed model takes {lat['mixed_ms']:.3f} ms per batch "
-            f"of {lat['batch_size']} against {lat['baseline_ms']:.3f} ms all-ReLU "
-            f"({lat['speedup']:.2f}×): {_speed_words(lat['speedup'])}"
-        )
-        if "folded" in lat:
-            fo = lat["folded"]
-            line += (
-                f"; folded, the pruned run {fo['run']} ({_pct(fo['linear_ratio'], 0)} linear) "
-                f"takes {fo['folded_ms']:.3f} ms against {fo['unfolded_ms']:.3f} ms unfolded "
-                f"({fo['speedup']:.2f}×)."
-            )
-        else:
-            line += "; fold them (`kedro run --pipeline=pruning`) to make them cheaper."
-        out.append(line)
-    if not any_latency:
-        out.append("_No fixed 0 % and 50 % runs with latency to compare._")
-    out += ["", "### Efficiency ranking (test accuracy per ms of p50 latency)", ""]
-    top = ranking.groupby("setting").head(5)[
-        ["setting", "rank", "run", "test_acc", "latency_p50_ms", "acc_per_ms"]
-    ]
-    out.append(_table(top, {"test_acc": ".4f", "latency_p50_ms": ".3f", "acc_per_ms": ".3f"}))
-    out += ["## 4. Cross-domain consistency", ""]
+    out += _accuracy_section(findings, top)
+    out += _latency_section(findings, ranking, top)
+    out += _cross_section(cross, findings)
+    out += _ablation_section(findings)
+    out += _secondary_section(findings)
+    out += _interpretation_section(findings, summary, layers)
+    out += _checklist_section(findings)
+    out += _limitations(findings, summary)
+    return "\n".join(out)
+
+
+def _accuracy_section(findings: Mapping[str, Any], top: int) -> list[str]:
+    drops = findings.get("drops") or []
+    out = ["### Accuracy against all-ReLU, per configuration", ""]
     out += [
-        "Test accuracy drop against the all-ReLU baseline at 25 / 50 / 75 % linear neurons "
-        "(fixed, random pattern; means over seeds) and the gated runs' effective linear share "
-        "(exact, after hardening; before hardening: 1 − mean α):",
+        "Δ accuracy = configuration − all-ReLU of the same seed (paired), with its 95 % "
+        "interval over seeds; the verdict against the tolerance; the seeds that would tell, "
+        "from the observed spread.",
         "",
     ]
-    cols = [
-        "dataset",
-        "model",
-        "synthetic",
-        "baseline_acc",
-        "seeds",
-        "drop_25",
-        "drop_50",
-        "drop_75",
-        "gated_soft_ratio",
-        "gated_effective_ratio",
-        "gated_drop",
+    out.append(
+        _records_table(
+            drops,
+            {
+                "setting": lambda r: r["setting"],
+                "configuration": lambda r: r["label"],
+                "linear share": lambda r: pct(r["linear_ratio"], 0),
+                "test acc": lambda r: _acc(r["test_acc"]),
+                "Δ test acc [95 % CI]": _drop_cell,
+                "seeds": lambda r: r["drop_n"],
+                "verdict": lambda r: r["verdict"],
+                "seeds to tell": lambda r: r["seeds_needed"] or "–",
+                "1 test sample": lambda r: pct(r["resolution"], 2),
+            },
+        )
+    )
+    return out
+
+
+def _latency_section(findings: Mapping[str, Any], ranking: pd.DataFrame, top: int) -> list[str]:
+    lat = findings.get("latency") or []
+    out = ["### Latency (interleaved rounds)", ""]
+    if not lat:
+        return out + [
+            "_Latency was not measured: `kedro run --pipeline=benchmark` times every run and "
+            "its all-ReLU baseline in interleaved rounds. No speed claim is made._",
+            "",
+        ]
+    stale = findings.get("latency_stale_runs") or []
+    out += [
+        "Time per batch relative to the same-seed all-ReLU model, timed in turns in one "
+        "process (geometric mean over rounds and seeds, 95 % interval on the log ratio).",
+        "",
     ]
-    fmt = {c: ".4f" for c in cols[3:]} | {"seeds": "d"}
-    out.append(_table(cross[cols] if len(cross) else cross, fmt))
-    out += ["## 5. Interpretation", ""]
+    out.append(
+        _records_table(
+            lat,
+            {
+                "setting": lambda r: r["setting"],
+                "configuration": lambda r: r["label"],
+                "batch": lambda r: r["batch_size"],
+                "p50 ms": lambda r: f"{r['p50_ms']:.3f}",
+                "all-ReLU ms": lambda r: f"{r['baseline_p50_ms']:.3f}",
+                "time ratio [95 % CI]": lambda r: _cell(
+                    r["ratio_mean"], r["ratio_low"], r["ratio_high"], _x
+                ),
+                "verdict": lambda r: r["verdict"],
+                "rounds": lambda r: r["ratio_n"],
+            },
+        )
+    )
+    if stale:
+        out += [
+            f"_Not used: {len(stale)} runs were timed against an all-ReLU run that has since "
+            f"been retrained ({', '.join(stale)}); benchmark again._",
+            "",
+        ]
+    out += ["### Efficiency ranking (mean test accuracy per ms of interleaved p50 latency)", ""]
+    shown = ranking.groupby("setting").head(top)
+    out += _truncated(len(shown), len(ranking), "data/08_reporting/efficiency_ranking.csv")
+    out.append(
+        _records_table(
+            shown.to_dict(orient="records"),
+            {
+                "setting": lambda r: r["setting"],
+                "rank": lambda r: r["rank"],
+                "configuration": lambda r: r["label"],
+                "test acc": lambda r: _acc(r["test_acc"]),
+                "p50 ms": lambda r: f"{r['p50_ms']:.3f}",
+                "time ratio [95 % CI]": lambda r: _cell(
+                    r["ratio_mean"], r["ratio_low"], r["ratio_high"], _x
+                ),
+                "acc per ms": lambda r: _num(r["acc_per_ms"], ".3f"),
+            },
+        )
+    )
+    out += [
+        'Ranks whose time ratios are "no measurable difference" from all-ReLU differ by '
+        "accuracy alone; read them with the accuracy intervals above.",
+        "",
+    ]
+    return out
+
+
+def _cross_section(cross: pd.DataFrame, findings: Mapping[str, Any]) -> list[str]:
+    out = ["## 4. Cross-domain consistency", ""]
+    out += [
+        "Δ test accuracy against the same-seed all-ReLU run at 25 / 50 / 75 % linear neurons "
+        "(fixed, random pattern) with 95 % intervals, and the gated runs' effective linear "
+        "share (exact, after hardening; before hardening: 1 − mean α) and Δ accuracy:",
+        "",
+    ]
+    rows = cross.to_dict(orient="records") if len(cross) else []
+    out.append(
+        _records_table(
+            rows,
+            {
+                "setting": lambda r: r["setting"] + (" (synthetic)" if r["synthetic"] else ""),
+                "all-ReLU acc [95 % CI]": lambda r: _cell(
+                    r["baseline_acc"], r["baseline_low"], r["baseline_high"], _acc
+                ),
+                "seeds": lambda r: r["seeds"],
+                "1 test sample": lambda r: pct(r["resolution"], 2),
+                **{
+                    f"Δ acc at {p} %": (
+                        lambda r, p=p: _drop_cell(r, f"drop_{p}", f"drop_{p}_low", f"drop_{p}_high")
+                    )
+                    for p in (25, 50, 75)
+                },
+                "gated share (soft → hard)": lambda r: (
+                    f"{pct(r['gated_soft_ratio'], 0)} → {pct(r['gated_effective_ratio'], 0)}"
+                ),
+                "gated Δ acc": lambda r: _drop_cell(
+                    r, "gated_drop", "gated_drop_low", "gated_drop_high"
+                ),
+                "epochs gated / fixed": lambda r: (
+                    f"{r['gated_epochs'] or '–'} / {r['fixed_epochs']}"
+                ),
+            },
+        )
+    )
+    comp = (findings.get("secondary") or {}).get("complexity") or []
+    out += [
+        "Data-set complexity (§7): the largest linear share within tolerance, side by side:",
+        "",
+    ]
+    out.append(
+        _records_table(
+            comp,
+            {
+                "setting": lambda r: r["setting"],
+                "all-ReLU acc": lambda r: _acc(r["baseline_acc"]),
+                "largest linear share within tolerance": lambda r: (
+                    pct(r["largest_linear_share_within"], 0)
+                    if r["largest_linear_share_within"] is not None
+                    else f"none shown ({r['verdict']})"
+                ),
+                "configuration": lambda r: r["config"] or "–",
+                "Δ test acc [95 % CI]": _drop_cell,
+                "seeds": lambda r: r["seeds"] or "–",
+                "1 test sample": lambda r: pct(r["resolution"], 2),
+            },
+        )
+    )
+    return out
+
+
+def _ablation_section(findings: Mapping[str, Any]) -> list[str]:
+    ab = findings.get("ablations") or {}
+    out = ["## 5. Ablations (guide Task 6)", ""]
+    out += ["**Layer-wise schedules against the uniform (fixed) share at the same mean:**", ""]
+    out.append(
+        _records_table(
+            ab.get("schedules") or [],
+            {
+                "setting": lambda r: r["setting"],
+                "schedule": lambda r: r["label"],
+                "linear share": lambda r: pct(r["linear_ratio"], 0),
+                "against": lambda r: r.get("against") or "–",
+                "accuracy difference [95 % CI]": lambda r: (
+                    _cell(r["diff_mean"], r["diff_low"], r["diff_high"])
+                    if r.get("against")
+                    else r["words"]
+                ),
+                "verdict": lambda r: r.get("verdict", "–"),
+            },
+        )
+    )
+    gating = [c for c in findings["claims"] if c["kind"] == "gating_vs_fixed"]
+    out += ["**Gating against a fixed mask at the gated run's hardened per-layer shares:**", ""]
+    out += [f"- {c['sentence']}" for c in gating] or [
+        "_No matched runs (train_gated.matched_fixed) to compare with._"
+    ]
+    out += ["", "**Pruning after gating against pruning after all-ReLU training:**", ""]
+    out.append(
+        _records_table(
+            ab.get("pruning_sources") or [],
+            {
+                "setting": lambda r: r["setting"],
+                "pruned": lambda r: r["label"],
+                "against": lambda r: r["against"],
+                "linear share": lambda r: (
+                    f"{pct(r.get('linear_ratio'), 0)} vs {pct(r.get('against_linear_ratio'), 0)}"
+                ),
+                "accuracy difference [95 % CI]": lambda r: (
+                    _cell(r["acc_diff_mean"], r["acc_diff_low"], r["acc_diff_high"])
+                    if "acc_diff_mean" in r
+                    else r.get("words", "–")
+                ),
+                "verdict": lambda r: r.get("acc_verdict", "–"),
+            },
+        )
+    )
+    return out
+
+
+def _secondary_section(findings: Mapping[str, Any]) -> list[str]:
+    sec = findings.get("secondary") or {}
+    out = ["## 6. Secondary questions (guide §7)", ""]
+    out += [
+        "**Convergence speed**: epochs to reach 99 % of the same-seed all-ReLU run's final "
+        "validation accuracy (mean over the seeds that reach it, 95 % interval):",
+        "",
+    ]
+    out.append(
+        _records_table(
+            sec.get("convergence") or [],
+            {
+                "setting": lambda r: r["setting"],
+                "configuration": lambda r: r["label"],
+                "linear share": lambda r: pct(r["linear_ratio"], 0),
+                "epochs [95 % CI]": lambda r: _cell(
+                    r["epochs_mean"], r["epochs_low"], r["epochs_high"], lambda v: f"{v:.1f}"
+                ),
+                "seeds reaching": lambda r: r["epochs_n"],
+                "never reached": lambda r: r["not_reached"],
+            },
+        )
+    )
+    out += [
+        "**Generalisation gap** (train − validation accuracy, at the end of training) "
+        "against the linear share, and its paired change against all-ReLU:",
+        "",
+    ]
+    out.append(
+        _records_table(
+            sec.get("generalisation_gap") or [],
+            {
+                "setting": lambda r: r["setting"],
+                "linear share": lambda r: pct(r["ratio"], 0),
+                "gap [95 % CI]": lambda r: _cell(r["gap_mean"], r["gap_low"], r["gap_high"]),
+                "change vs all-ReLU [95 % CI]": lambda r: (
+                    _cell(r["change_mean"], r.get("change_low"), r.get("change_high"))
+                    if r.get("change_mean") is not None
+                    else "–"
+                ),
+                "reading": lambda r: r["words"] or "–",
+            },
+        )
+    )
+    return out
+
+
+def _interpretation_section(
+    findings: Mapping[str, Any], summary: pd.DataFrame, layers: pd.DataFrame
+) -> list[str]:
+    out = ["## 7. Interpretation", ""]
+    consistent = next(
+        (c for c in findings.get("checklist") or [] if c["item"].startswith("Layer-wise")), None
+    )
     wrote = False
-    for s, f in settings.items():
-        gap = f.get("gen_gap_trend")
-        if gap:
-            wrote = True
-            direction = "widens" if gap["slope_per_unit_ratio"] > 0 else "narrows"
-            out.append(
-                f"- **{s}**: the generalisation gap (train − val accuracy) {direction} from "
-                f"{_pct(gap['at_0'], 2)} at 0 % to {_pct(gap['at_max'], 2)} at "
-                f"{_pct(gap['max_ratio'], 0)} linear (slope {gap['slope_per_unit_ratio']:+.4f} "
-                "per unit of linear share)."
-            )
-        for run, g in (f.get("gated_layers") or {}).items():
-            wrote = True
-            shares = ", ".join(
-                f"{n} {_pct(v, 0)}"
-                for n, v in zip(g["layers"], g["linear_share_per_layer"], strict=True)
-            )
-            trend = (
-                "higher layers more linear"
-                if g["slope_per_layer"] > 0.02
-                else "lower layers more linear"
-                if g["slope_per_layer"] < -0.02
-                else "no clear trend with depth"
-            )
-            out.append(f"- **{run}**: gating made linear {shares} ({trend}).")
-        for c in f.get("pruning_vs_fixed") or []:
-            wrote = True
-            diff = c["test_acc"] - c["fixed_test_acc"]
-            out.append(
-                f"- **{c['pruned_run']}** ({_pct(c['linear_ratio'], 0)} linear after pruning "
-                f"{c['source_run']}): test accuracy {_pct(c['test_acc'], 2)}, "
-                f"{'+' if diff >= 0 else '−'}{_pct(abs(diff), 2)} against fixed "
-                f"{_pct(c['fixed_ratio'], 0)} linear from the start "
-                f"({_pct(c['fixed_test_acc'], 2)}, {_seeds(c['fixed_seeds'])})."
-            )
+    for name, v in ((consistent or {}).get("numbers") or {}).items():
+        if not isinstance(v, dict):
+            continue
+        wrote = True
+        shares = ", ".join(
+            f"layer {i}: {pct(m, 0)} ± {pct(s, 0)}"
+            for i, (m, s) in enumerate(zip(v["mean_per_layer"], v["sd_per_layer"], strict=True))
+        )
+        out.append(
+            f"- **{name}**: gating made linear {shares} (mean ± sd over {v['seeds']} seeds)."
+        )
     if not wrote:
-        out.append("_Not enough runs to say more._")
+        out.append("_Per-layer gating shares need gated runs of at least two seeds._")
     if len(layers):
         out += [
             "",
             "Per-layer activation statistics (`kedro run --pipeline=activation_analysis`):",
             "",
         ]
+        cols = ["run", "layer_idx", "layer", "pos_frac", "nonlinear_score"]
+        cols += ["gating_alpha_mean", "linearized"]
+        shown = layers[cols].head(24)
+        out += _truncated(len(shown), len(layers), "data/08_reporting/layer_table.csv")
         out.append(
             _table(
-                layers[
-                    [
-                        "run",
-                        "layer_idx",
-                        "layer",
-                        "pos_frac",
-                        "nonlinear_score",
-                        "gating_alpha_mean",
-                        "linearized",
-                    ]
-                ],
+                shown,
                 {
                     "pos_frac": ".3f",
                     "nonlinear_score": ".3f",
@@ -248,26 +440,68 @@ def build_report(
                 },
             )
         )
-    synthetic = [s for s, f in settings.items() if f.get("synthetic")]
-    out += ["", "## 6. Limitations", ""]
+    return out
+
+
+def _checklist_section(findings: Mapping[str, Any]) -> list[str]:
+    out = ["## 8. Checklist before claiming findings (guide §19)", ""]
+    out.append(
+        _records_table(
+            findings.get("checklist") or [],
+            {
+                "item": lambda r: r["item"],
+                "verdict": lambda r: f"**{r['verdict']}**",
+                "evidence": lambda r: r["detail"],
+            },
+        )
+    )
+    pruned = next(
+        (c for c in findings.get("checklist") or [] if c["item"].startswith("Pruning")), None
+    )
+    rows = (pruned or {}).get("numbers") or []
+    if isinstance(rows, list) and rows:
+        out += ["Pruning, before and after:", ""]
+        out.append(
+            _records_table(
+                rows,
+                {
+                    "pruned run": lambda r: r["run"],
+                    "source test acc": lambda r: _acc(r["source_test_acc"]),
+                    "val before": lambda r: _acc(r["val_acc_before_pruning"]),
+                    "val pruned": lambda r: _acc(r["val_acc_pruned"]),
+                    "test after fine-tuning": lambda r: _acc(r["test_acc"]),
+                    "linear share": lambda r: pct(r["linear_ratio"], 0),
+                    "fold exact": lambda r: r["folded_exact"],
+                },
+            )
+        )
+    return out
+
+
+def _limitations(findings: Mapping[str, Any], summary: pd.DataFrame) -> list[str]:
+    synthetic = sorted(
+        {c["setting"] for c in findings["claims"]}
+        & set(summary[summary.synthetic].setting if len(summary) else [])
+    )
+    out = ["## 9. Limitations", ""]
     out += [
         "- Identity neurons cost as much as ReLU neurons until they are folded; only the "
-        "`pruning` runs' folded models (`folded.safetensors` in their run folders) have fewer "
-        "operations. "
-        "MLPs, MLP heads and transformer FFNs fold; conv channels are linearised, not folded.",
+        "`pruning` runs' folded models have fewer operations. MLPs, MLP heads and transformer "
+        "FFNs fold; conv channels are linearised, not folded.",
+        "- Intervals are over the seeds run (Student-t); with 3 seeds they are wide "
+        '(t = 4.30). "Cannot tell" means more seeds, not no effect.',
+        "- A test-set accuracy moves in steps of one sample (the resolution beside each "
+        "difference); differences below it are not measurable.",
         "- The pruning thresholds are the guide's heuristics; statistics come from a sample "
         "of one split.",
-        "- Confidence intervals need several seeds; settings with one seed show none.",
-        "- Latency is measured right after each run's training, one run at a time; "
-        "`kedro run --pipeline=benchmark` times all runs in turns, which is fairer on a busy "
-        "machine.",
+        "- Latency is measured on this machine only (device and threads in each latency row).",
     ]
     if synthetic:
         out.append(
             f"- {', '.join(synthetic)}: generated data, a stand-in to run offline, not a "
             "benchmark result."
         )
-    out += ["", "## 7. Future work", ""]
+    out += ["", "## 10. Future work", ""]
     out += [
         "- Fold linear conv channels (the composed kernel grows: worth it only for 1x1 convs).",
         "- Energy per sample on GPUs (`kedro run --pipeline=benchmark` records it where NVML "
@@ -275,4 +509,4 @@ def build_report(
         "- Adaptive ratio schedules during training.",
         "",
     ]
-    return "\n".join(out)
+    return out

@@ -32,16 +32,19 @@ def plot(summary: pd.DataFrame, records: dict[str, dict], *, name: str) -> Figur
     return reporting.FIGURES[name](summary, records)
 
 
-def tables(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return reporting.efficiency_ranking(summary), reporting.cross_architecture(summary)
+def tables(findings: dict[str, Any], summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(efficiency ranking, cross-domain table), from the findings' latency and drops."""
+    latency, drops = pd.DataFrame(findings["latency"]), pd.DataFrame(findings["drops"])
+    return (
+        reporting.efficiency_ranking(latency, summary),
+        reporting.cross_architecture(summary, drops),
+    )
 
 
 def find(
     summary: pd.DataFrame, layers: pd.DataFrame, records: dict[str, dict], params: dict[str, Any]
 ) -> dict[str, Any]:
-    return reporting.findings(
-        summary, layers, records, parse(ReportingConfig, params, "reporting").tolerance
-    )
+    return reporting.findings(summary, layers, records, parse(ReportingConfig, params, "reporting"))
 
 
 def report(

@@ -19,7 +19,7 @@ def create_pipeline(after: list[str] | None = None, **kwargs) -> Pipeline:
         ),
         node(
             tables,
-            "run_summary",
+            ["findings", "run_summary"],
             ["efficiency_ranking", "cross_architecture"],
             name="make_tables",
         ),
