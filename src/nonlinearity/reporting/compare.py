@@ -61,9 +61,9 @@ def paired(summary: pd.DataFrame, column: str = "test_acc") -> pd.DataFrame:
     `diff` = baseline − run (a drop for accuracies). Runs without such a baseline are
     left out."""
     base = summary[is_baseline(summary)].dropna(subset=[column])
-    base = base.drop_duplicates(["setting", "seed"]).set_index(["setting", "seed"])[["run", column]]
+    base = base.drop_duplicates(["setting", "seed"])[["setting", "seed", "run", column]]
     rows = summary[~is_baseline(summary)].dropna(subset=[column])
-    out = rows.join(base, on=["setting", "seed"], rsuffix="_baseline", how="inner")
+    out = rows.merge(base, on=["setting", "seed"], suffixes=("", "_baseline"), how="inner")
     out["diff"] = out[f"{column}_baseline"] - out[column]
     return out.rename(columns={"run_baseline": "baseline"})
 
@@ -131,10 +131,10 @@ def latency_rounds(
     runs measured against a baseline that has since been retrained are named in the
     second value (stale), not used.
     """
-    fp = {r: (runs[r]["meta"].get("fingerprint")) for r in summary.run}
+    fp = {r: runs[r]["meta"].get("fingerprint") for r in summary.run if r in runs}
     index = summary.set_index("run")
     rows, stale = [], []
-    for run in summary.run:
+    for run in fp:
         bench = (runs[run]["meta"].get("benchmark") or {}).get("interleaved") or {}
         for bs, m in bench.items():
             base = m.get("baseline")

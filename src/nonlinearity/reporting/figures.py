@@ -1,7 +1,11 @@
 """The report's figures, one function each: summary (and run records) -> a Figure.
 
-One panel per data set and model (`setting`); a figure without data says so in its
-middle rather than showing an empty axis.
+Every point is a configuration (`label`: a run's settings but its seed) at its mean over
+seeds with the Student-t 95 % interval of `stats`; a configuration of one seed is drawn
+hollow, without an interval, and the legend says so. Latency is the time ratio to the
+same-seed all-ReLU run from the benchmark's interleaved rounds (`compare.latency_table`),
+never one run's own timing. One panel per data set and model (`setting`); a figure
+without data says why in its middle rather than showing an empty axis.
 """
 
 from __future__ import annotations
@@ -13,11 +17,24 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-APPROACH_ORDER = ["fixed", "layerwise", "gating", "pruning"]
-PALETTE = dict(zip(APPROACH_ORDER, sns.color_palette("colorblind", 4), strict=True))
-MARKERS = {"fixed": "o", "layerwise": "s", "gating": "D", "pruning": "^"}
+from . import compare, stats
+
+APPROACH_ORDER = ["fixed", "layerwise", "gating", "matched", "pruning"]
+PALETTE = dict(zip(APPROACH_ORDER, sns.color_palette("colorblind", 5), strict=True))
+MARKERS = {"fixed": "o", "layerwise": "s", "gating": "D", "matched": "P", "pruning": "^"}
+
+FOLDED = "pruning, folded"  # a pruned run's folded model: its own points
+PATTERN_MARKERS = {"structured": "X", "alternating": "*"}  # fixed, other than random
+ONE_SEED = "1 seed (no interval)"
+HOLLOW = "white"  # face of a one-seed marker
+NOT_MEASURED = "latency not measured: run kedro run --pipeline=benchmark"
+CANNOT_TELL = "overlapping intervals cannot be told apart"
+MEAN_ALPHA = "layer's mean α"
+PAIRED = "mean ± 95 % CI over seeds of the same-seed differences"
 
 
 def _subplots(rows: int = 1, cols: int = 1, figsize=(6.0, 4.0), **kwargs):
@@ -38,20 +55,16 @@ def _short(name: str, index: Any) -> str:
     return f"{index}: {name}" if len(name) <= 14 else f"layer {index}"
 
 
-def _run_title(summary: pd.DataFrame, run: str) -> str:
-    r = summary.set_index("run").loc[run]
-    return f"{r.setting}, {r.label} s{r.seed}"
-
-
 def _style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", font_scale=0.9)
 
 
-def _panels(settings: list[str], width: float = 4.6, height: float = 3.6):
+def _panels(settings: list[str], width: float = 5.6, height: float = 4.0):
     n = max(len(settings), 1)
     cols = min(n, 3)
     rows = int(np.ceil(n / cols))
-    fig, axes = _subplots(rows, cols, figsize=(width * cols, height * rows))
+    # room below the panels for the figure's legend
+    fig, axes = _subplots(rows, cols, figsize=(width * cols, height * rows + 1.4))
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
@@ -67,107 +80,274 @@ def _empty(title: str, why: str) -> Figure:
     return fig
 
 
-def _legend(fig: Figure, axes: list) -> None:
-    handles: dict = {}
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(lab, h)
-        if ax.get_legend():
-            ax.get_legend().remove()
-    if handles:
-        ncol = min(len(handles), max(2, int(fig.get_size_inches()[0] / 1.6)))
-        fig.legend(
-            list(handles.values()),
-            list(handles),
-            loc="outside lower center",
-            ncol=ncol,
-            frameon=False,
-        )
-
-
 def _title(setting: str, g: pd.DataFrame) -> str:
-    return setting + (" (synthetic data)" if g.synthetic.any() else "")
+    synthetic = "synthetic" in g and g.synthetic.fillna(False).astype(bool).any()
+    return setting + (" (synthetic data)" if synthetic else "")
+
+
+def _seeds(n: int) -> str:
+    return "1 seed" if n == 1 else f"{n} seeds"
+
+
+def _runs(n: int) -> str:
+    return "1 run" if n == 1 else f"{n} runs"
+
+
+def _n_range(ns) -> str:
+    """`n = 3` or `n = 2–5` over the configurations that have an interval."""
+    ns = sorted({int(n) for n in ns if n >= 2})
+    if not ns:
+        return ""
+    return f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]}–{ns[-1]}"
+
+
+# --- configurations as points ---------------------------------------------------------
+
+
+def _kind(approach: str, pattern: Any) -> str:
+    """What a point's colour and marker stand for: the approach, or a fixed pattern."""
+    if approach == "fixed" and isinstance(pattern, str) and pattern != "random":
+        return f"fixed, {pattern}"
+    return approach
+
+
+def _look(kind: str) -> tuple[Any, str]:
+    """(colour, marker) of a kind of point."""
+    if kind == FOLDED:
+        return PALETTE["pruning"], "v"
+    if kind.startswith("fixed, "):
+        return PALETTE["fixed"], PATTERN_MARKERS.get(kind.removeprefix("fixed, "), "h")
+    return PALETTE.get(kind, "grey"), MARKERS.get(kind, "o")
+
+
+def _rank(kind: str) -> tuple[int, str]:
+    """Kinds in APPROACH_ORDER, folded after pruning, other fixed patterns after fixed."""
+    order = [*APPROACH_ORDER, FOLDED]
+    head = kind if kind in order else kind.split(",", maxsplit=1)[0]
+    return (order.index(head) if head in order else len(order), kind)
+
+
+def _kind_order(kinds) -> list[str]:
+    return sorted(set(kinds), key=_rank)
+
+
+def _label_order(g: pd.DataFrame) -> list[str]:
+    """A setting's labels, by approach, then by name."""
+    first = g.drop_duplicates("label").set_index("label").approach
+    return sorted(first.index, key=lambda lab: (_rank(first[lab]), lab))
+
+
+def _configs(summary: pd.DataFrame, y: str, x: str = "linear_ratio") -> pd.DataFrame:
+    """Per configuration: `y` over seeds (mean, low, high, n) at the mean `x` of its runs,
+    with its kind of point and whether it is a fixed random-pattern ratio."""
+    df = summary.dropna(subset=[x, y])
+    table = compare.seed_table(df, y)
+    if table.empty:
+        return table.assign(x=[], kind=[], random=[])
+    keys = ["setting", "label"]
+    extra = df.groupby(keys).agg(x=(x, "mean"), pattern=("pattern", "first"))
+    table = table.join(extra, on=keys)
+    table["kind"] = [_kind(a, p) for a, p in zip(table.approach, table.pattern, strict=True)]
+    table["random"] = (table.approach == "fixed") & table.pattern.fillna("random").eq("random")
+    return table
+
+
+def _errors(lo, mean, hi) -> np.ndarray | None:
+    """Error bar lengths (2, n) below and above the mean; None without an interval."""
+    if lo is None:
+        return None
+    mean = np.asarray(mean, float)
+    return np.vstack([mean - np.asarray(lo, float), np.asarray(hi, float) - mean])
+
+
+def _mark(ax, kind: str, points: pd.DataFrame, legend: dict, xerr: bool = False) -> None:
+    """Points of one kind: filled with their y interval (and x interval with `xerr`) where
+    they have one over seeds, hollow without (one seed). Columns x, mean, low, high, n
+    (and x_low, x_high)."""
+    colour, marker = _look(kind)
+    for single, g in points.groupby(points.n < 2):
+        ex = _errors(g.x_low, g.x, g.x_high) if xerr else None
+        ey = None if single else _errors(g.low, g["mean"], g.high)
+        ax.errorbar(
+            g.x,
+            g["mean"],
+            xerr=ex,
+            yerr=ey,
+            fmt=marker,
+            color=colour,
+            mfc=HOLLOW if single else colour,
+            mew=1.4,
+            ms=7,
+            capsize=3,
+            elinewidth=1.1,
+            label=f"{kind}, {ONE_SEED}" if single else kind,
+            zorder=4 if single else 3,
+        )
+        if single:
+            legend.setdefault(ONE_SEED, _proxy("o", "grey", HOLLOW))
+    legend.setdefault(kind, _proxy(marker, colour, colour))
+
+
+def _proxy(marker: str, colour, face) -> Line2D:
+    return Line2D([], [], ls="none", marker=marker, color=colour, mfc=face, mew=1.4, ms=7)
+
+
+def _draw_configs(ax, table: pd.DataFrame, legend: dict, xerr: bool = False) -> None:
+    for kind in _kind_order(table.kind):
+        _mark(ax, kind, table[table.kind == kind], legend, xerr)
+
+
+def _random_line(ax, table: pd.DataFrame, legend: dict) -> None:
+    """The fixed random-pattern ratios joined through their means."""
+    fixed = table[table.random].sort_values("x")
+    if len(fixed) > 1:
+        label = "fixed, random pattern (line through means)"
+        (line,) = ax.plot(fixed.x, fixed["mean"], color=PALETTE["fixed"], lw=1.3, label=label)
+        legend.setdefault(label, line)
+
+
+def _legend(fig: Figure, legend: dict, title: str | None) -> None:
+    """One legend for the figure, below the panels; the one-seed entry last."""
+    if not legend:
+        return
+    if ONE_SEED in legend:
+        legend[ONE_SEED] = legend.pop(ONE_SEED)
+    ncol = min(len(legend), max(2, int(fig.get_size_inches()[0] / 2.2)))
+    fig.legend(
+        list(legend.values()),
+        list(legend),
+        loc="outside lower center",
+        ncol=ncol,
+        frameon=False,
+        title=title,
+        title_fontsize=9,
+        fontsize=9,
+    )
+
+
+def _ci_title(ns, what: str = "mean ± 95 % CI over n seeds") -> str:
+    n = _n_range(ns)
+    return f"{what} ({n})" if n else "one seed each: no intervals"
+
+
+def _lighter(colour, white: float = 0.55) -> tuple[float, ...]:
+    return tuple((1 - white) * np.asarray(colour[:3]) + white)
 
 
 def _by_setting(
-    summary: pd.DataFrame,
-    needed: list[str],
+    table: pd.DataFrame,
     title: str,
     empty: str,
-    draw: Callable[[Any, pd.DataFrame], None],
+    draw: Callable[[Any, pd.DataFrame, dict], None],
+    legend_title: str | None = None,
+    summary: pd.DataFrame | None = None,
+    width: float = 5.6,
 ) -> Figure:
-    """One panel per setting over the runs that have every `needed` column; `draw(ax, runs)`."""
-    df = summary.dropna(subset=needed)
-    if df.empty:
+    """One panel per setting of `table`; `draw(ax, rows of the setting, legend)`."""
+    if table.empty:
         return _empty(title, empty)
     _style()
-    settings = sorted(df.setting.unique())
-    fig, axes = _panels(settings)
+    settings = sorted(table.setting.unique())
+    fig, axes = _panels(settings, width)
+    legend: dict = {}
     for ax, s in zip(axes, settings, strict=True):
-        g = df[df.setting == s]
-        draw(ax, g)
-        ax.set_title(_title(s, g))
+        draw(ax, table[table.setting == s], legend)
+        runs = summary[summary.setting == s] if summary is not None else table[:0]
+        ax.set_title(_title(s, runs))
     fig.suptitle(title)
-    _legend(fig, axes)
+    title = legend_title if legend_title is not None else _ci_title(table.n)
+    _legend(fig, legend, title)
     return fig
-
-
-def _scatter(ax, g: pd.DataFrame, x: str, y: str, approaches=APPROACH_ORDER, scale=1.0) -> None:
-    """One marker style per approach."""
-    for a in approaches:
-        o = g[g.approach == a].dropna(subset=[x, y])
-        if len(o):
-            ax.scatter(
-                o[x] / scale, o[y], color=PALETTE[a], marker=MARKERS[a], s=45, label=a, zorder=3
-            )
-
-
-def _folded(ax, folded: pd.DataFrame, x: str, scale: float = 1.0) -> None:
-    """Pruned runs' folded models: hollow markers of the pruning colour."""
-    if len(folded):
-        ax.scatter(
-            folded[x] / scale,
-            folded.test_acc,
-            facecolors="none",
-            edgecolors=PALETTE["pruning"],
-            marker="^",
-            s=60,
-            label="pruning, folded",
-            zorder=3,
-        )
 
 
 def _against_ratio(
     summary: pd.DataFrame, y: str, ylabel: str, title: str, empty: str, zero_line: bool = False
 ) -> Figure:
-    """`y` against the linear share: fixed ratios as mean ± 95 % CI over seeds, others as points."""
+    """`y` against the linear share, one point per configuration."""
 
-    def draw(ax, g: pd.DataFrame) -> None:
-        fixed = g[(g.approach == "fixed") & (g.pattern.fillna("random") == "random")]
-        if len(fixed):
-            sns.lineplot(
-                fixed,
-                x="nominal_ratio",
-                y=y,
-                errorbar=("ci", 95),
-                marker="o",
-                color=PALETTE["fixed"],
-                label="fixed (mean ± 95% CI)",
-                ax=ax,
-            )
-        _scatter(ax, g, "linear_ratio", y, ("layerwise", "gating", "pruning"))
+    def draw(ax, g: pd.DataFrame, legend: dict) -> None:
+        _random_line(ax, g, legend)
+        _draw_configs(ax, g, legend)
         if zero_line:
-            ax.axhline(0, color="grey", lw=0.8)
+            ax.axhline(0, color="grey", lw=0.8, zorder=1)
         ax.set(xlabel="linear share of activation neurons", ylabel=ylabel, xlim=(-0.05, 1.05))
+        ax.margins(y=0.1)
 
-    return _by_setting(summary, [y, "linear_ratio"], title, empty, draw)
+    return _by_setting(_configs(summary, y), title, empty, draw, summary=summary)
 
 
 def accuracy_vs_ratio(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
-    """Test accuracy against the linear share; fixed ratios as mean ± 95 % CI over seeds."""
+    """Test accuracy against the linear share: each configuration's mean ± 95 % CI."""
     return _against_ratio(
         summary, "test_acc", "test accuracy", "Accuracy vs linear ratio", "no trained runs"
     )
+
+
+def generalisation_gap(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
+    """Train − validation accuracy (last epoch) against the linear share, mean ± 95 % CI."""
+    return _against_ratio(
+        summary,
+        "gen_gap",
+        "train acc − val acc (last epoch)",
+        "Generalisation gap vs linear ratio",
+        "no run has train and validation accuracy",
+        zero_line=True,
+    )
+
+
+def accuracy_vs_flops(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
+    """Test accuracy against Linear/Conv FLOPs; folding is what removes FLOPs."""
+    table = _configs(summary, "test_acc", "linear_flops")
+    if "folded_flops" in summary:
+        pruned = summary[summary.approach == "pruning"]
+        folded = pruned.assign(linear_flops=pruned.folded_flops)
+        table = pd.concat([table, _configs(folded, "test_acc", "linear_flops").assign(kind=FOLDED)])
+
+    def draw(ax, g: pd.DataFrame, legend: dict) -> None:
+        x = g.x.to_numpy(float) / 1e6
+        _draw_configs(ax, g.assign(x=_dodge(x, 0.012 * np.nanmax(x))), legend)
+        ax.set(
+            xlabel="Linear/Conv FLOPs per sample (millions; equal counts spread apart)",
+            ylabel="test accuracy",
+        )
+        ax.margins(x=0.06, y=0.1)
+
+    return _by_setting(
+        table,
+        "Accuracy vs FLOPs (only folding removes FLOPs)",
+        "no run has a FLOP count",
+        draw,
+        summary=summary,
+    )
+
+
+def _dodge(x: np.ndarray, step: float) -> np.ndarray:
+    """Points of equal x spread `step` apart around it, in their order, to be told apart."""
+    out = x.copy()
+    for idx in pd.Series(np.arange(len(x))).groupby(np.round(x, 6)).groups.values():
+        out[idx] += (np.arange(len(idx)) - (len(idx) - 1) / 2) * step
+    return out
+
+
+def nonlinear_units_vs_accuracy(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
+    """Test accuracy against the neurons that still apply their nonlinearity."""
+
+    def draw(ax, g: pd.DataFrame, legend: dict) -> None:
+        _random_line(ax, g, legend)
+        _draw_configs(ax, g, legend)
+        ax.set(xlabel="neurons that still apply their nonlinearity", ylabel="test accuracy")
+        ax.margins(x=0.05, y=0.1)
+
+    return _by_setting(
+        _configs(summary, "test_acc", "nonlinear_units"),
+        "Nonlinear units vs accuracy",
+        "no run has a nonlinear unit count",
+        draw,
+        summary=summary,
+    )
+
+
+# --- latency ---------------------------------------------------------------------------
 
 
 def _pareto(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -181,94 +361,176 @@ def _pareto(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-def latency_vs_accuracy(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
-    def draw(ax, g: pd.DataFrame) -> None:
-        _scatter(ax, g, "latency_p50_ms", "test_acc")
-        folded = g[g.approach == "pruning"].dropna(subset=["folded_latency_p50_ms"])
-        _folded(ax, folded, "folded_latency_p50_ms")
-        x = np.concatenate([g.latency_p50_ms.to_numpy(), folded.folded_latency_p50_ms.to_numpy()])
-        y = np.concatenate([g.test_acc.to_numpy(), folded.test_acc.to_numpy()])
-        front = _pareto(x, y)
-        ax.plot(
-            x[front], y[front], "k--", lw=1, marker="o", mfc="none", ms=10, label="Pareto frontier"
-        )
-        ax.margins(x=0.08, y=0.1)
-        bs = g.latency_batch_size.dropna()
-        ax.set(
-            ylabel="test accuracy",
-            xlabel=f"p50 latency, ms per batch of {int(bs.iloc[0]) if len(bs) else '?'}",
-        )
-
-    return _by_setting(
-        summary,
-        ["latency_p50_ms", "test_acc"],
-        "Latency vs accuracy, with the Pareto frontier",
-        "no run has a latency measurement",
-        draw,
-    )
-
-
-def accuracy_vs_flops(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
-    def draw(ax, g: pd.DataFrame) -> None:
-        _scatter(ax, g, "linear_flops", "test_acc", scale=1e6)
-        _folded(ax, g[g.approach == "pruning"].dropna(subset=["folded_flops"]), "folded_flops", 1e6)
-        ax.set(xlabel="Linear/Conv FLOPs per sample (millions)", ylabel="test accuracy")
-        ax.set_xlim(left=0)
-        ax.margins(y=0.1)
-
-    return _by_setting(
-        summary,
-        ["linear_flops", "test_acc"],
-        "Accuracy vs FLOPs (only folding removes FLOPs)",
-        "no run has a FLOP count",
-        draw,
-    )
-
-
-def training_curves(summary: pd.DataFrame, runs: Mapping) -> Figure:
+def _latency_points(summary: pd.DataFrame, runs: Mapping) -> tuple[pd.DataFrame, list[str]]:
+    """Per configuration (folded models apart) at the largest batch size of its setting:
+    time ratio to the same-seed all-ReLU run (x, x_low, x_high) and test accuracy over seeds
+    (mean, low, high, n); the all-ReLU configurations at 1 by definition. And stale runs."""
+    rounds, stale = compare.latency_rounds(runs, summary[summary.run.isin(list(runs))])
+    if rounds.empty:
+        return pd.DataFrame(), stale
+    lat = compare.latency_table(rounds)
+    lat = lat[lat.batch_size == lat.groupby("setting").batch_size.transform("max")]
+    acc = compare.seed_table(summary, "test_acc").set_index(["setting", "label"])
+    base = summary[compare.is_baseline(summary)][["setting", "label"]].drop_duplicates()
+    base_keys = set(base.itertuples(index=False, name=None))
     rows = []
-    for run, rec in runs.items():
-        if run not in set(summary.run):
+    for r in lat.itertuples():
+        label = r.label.removesuffix(" (folded)") if r.folded else r.label
+        if (r.setting, label) not in acc.index or (r.setting, r.label) in base_keys:
             continue
-        s = summary.set_index("run").loc[run]
-        for r in rec["history"]:
+        a = acc.loc[(r.setting, label)]
+        rows.append(
+            {
+                "setting": r.setting,
+                "label": r.label,
+                "kind": FOLDED if r.folded else _kind(r.approach, _pattern(summary, r, label)),
+                "x": r.ratio_mean,
+                "x_low": r.ratio_low if r.ratio_low is not None else r.ratio_mean,
+                "x_high": r.ratio_high if r.ratio_high is not None else r.ratio_mean,
+                "batch_size": r.batch_size,
+                "device": r.device,
+                "threads": r.threads,
+                **{k: a[k] for k in ("mean", "low", "high", "n")},
+            }
+        )
+    for setting, label in sorted(base_keys):  # at 1 by definition
+        timed = lat[lat.setting == setting]
+        if len(timed) and (setting, label) in acc.index:
+            a, t = acc.loc[(setting, label)], timed.iloc[0]
+            rows.append(
+                {
+                    "setting": setting,
+                    "label": label,
+                    "kind": "fixed",
+                    **{"x": 1.0, "x_low": 1.0, "x_high": 1.0},
+                    **{k: t[k] for k in ("batch_size", "device", "threads")},
+                    **{k: a[k] for k in ("mean", "low", "high", "n")},
+                }
+            )
+    return pd.DataFrame(rows), stale
+
+
+def _pattern(summary: pd.DataFrame, r, label: str) -> Any:
+    p = summary[(summary.setting == r.setting) & (summary.label == label)].pattern.dropna()
+    return p.iloc[0] if len(p) else None
+
+
+def latency_vs_accuracy(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
+    """Test accuracy (mean ± 95 % CI over seeds) against the time ratio to the same-seed
+    all-ReLU run (interleaved rounds, ± 95 % CI), folded models apart; the Pareto frontier
+    through the means."""
+    title = "Latency vs accuracy, with the Pareto frontier"
+    if summary.empty:
+        return _empty(title, "no trained runs")
+    points, stale = _latency_points(summary, runs or {})
+    if points.empty:
+        why = NOT_MEASURED
+        if stale:
+            why += f"\n({_runs(len(stale))} timed against an all-ReLU run since retrained)"
+        return _empty(title, why)
+
+    def draw(ax, g: pd.DataFrame, legend: dict) -> None:
+        line = ax.axvline(1.0, color="0.35", lw=1, ls=":", zorder=1)
+        legend.setdefault("all-ReLU (ratio 1)", line)
+        ax.text(
+            1.0,
+            1.0,
+            " all-ReLU",
+            transform=ax.get_xaxis_transform(),
+            fontsize=8,
+            color="0.35",
+            ha="left",
+            va="top",
+        )
+        _draw_configs(ax, g, legend, xerr=True)
+        front = _pareto(g.x.to_numpy(float), g["mean"].to_numpy(float))
+        (line,) = ax.plot(g.x.iloc[front], g["mean"].iloc[front], "k--", lw=1, zorder=2)
+        legend.setdefault("Pareto frontier (on the means)", line)
+        m = g.iloc[0]
+        where = f", {m.device}" if isinstance(m.device, str) else ""
+        where += f", {int(m.threads)} threads" if pd.notna(m.threads) else ""
+        ax.set(
+            xlabel=f"time per batch of {int(m.batch_size)} / same-seed all-ReLU{where}",
+            ylabel="test accuracy",
+        )
+        ax.margins(x=0.1, y=0.1)
+
+    legend_title = (
+        f"accuracy: {_ci_title(points.n)}; time ratio: geometric mean ± 95 % CI over "
+        f"interleaved rounds\n{CANNOT_TELL}"
+    )
+    unmeasured = sorted(set(summary.setting) - set(points.setting))
+    if unmeasured:
+        legend_title += f"\nlatency not measured for {', '.join(unmeasured)}"
+    if stale:
+        legend_title += (
+            f"\n{_runs(len(stale))} left out: timed against an all-ReLU run since retrained"
+        )
+    return _by_setting(points, title, NOT_MEASURED, draw, legend_title, summary, width=7.0)
+
+
+# --- curves over epochs ----------------------------------------------------------------
+
+
+def _band(ax, g: pd.DataFrame, x: str, y: str, colour, label: str) -> int:
+    """Mean of `y` over the runs at each `x`, with its 95 % t band where there are two or
+    more runs; dashed for one run. Returns the number of runs."""
+    n = g.run.nunique()
+    iv = g.groupby(x)[y].apply(stats.mean_interval)
+    xs = iv.index.to_numpy()
+    mean = np.array([i.mean for i in iv])
+    ax.plot(xs, mean, color=colour, lw=1.4, ls="-" if n > 1 else "--", label=label)
+    if n > 1:
+        lo = np.array([np.nan if i.low is None else i.low for i in iv])
+        hi = np.array([np.nan if i.high is None else i.high for i in iv])
+        ax.fill_between(xs, lo, hi, color=colour, alpha=0.2, lw=0)
+    return n
+
+
+def _epoch_rows(summary: pd.DataFrame, runs: Mapping) -> pd.DataFrame:
+    index = summary.set_index("run")
+    rows = []
+    for run in summary.run:
+        s = index.loc[run]
+        for r in runs[run]["history"]:
             if isinstance(r.get("epoch"), int) and r.get("val_acc") is not None:
                 rows.append(
                     {
+                        "run": run,
                         "setting": s.setting,
                         "label": s.label,
-                        "seed": s.seed,
+                        "approach": s.approach,
                         "epoch": r["epoch"],
                         "val_acc": r["val_acc"],
-                        "phase": r.get("phase"),
                     }
                 )
-    df = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def training_curves(summary: pd.DataFrame, runs: Mapping) -> Figure:
+    """Validation accuracy per epoch, per configuration: mean over seeds, 95 % band."""
+    trained = summary[summary.approach != "pruning"]
+    df = _epoch_rows(trained, runs)
     if df.empty:
         return _empty("Training curves", "no run has epoch records")
     _style()
     settings = sorted(df.setting.unique())
-    fig, axes = _panels(settings, width=5.2)
+    fig, axes = _panels(settings, width=6.4, height=4.0)
     for ax, s in zip(axes, settings, strict=True):
-        g = df[(df.setting == s) & ~df.label.str.startswith("pruned")]
-        sns.lineplot(
-            g,
-            x="epoch",
-            y="val_acc",
-            hue="label",
-            errorbar=None,
-            ax=ax,
-            palette="tab10",
-            linewidth=1.2,
-        )
+        g = df[df.setting == s]
+        labels = _label_order(g)
+        colours = sns.color_palette("tab20" if len(labels) > 10 else "tab10", len(labels))
+        for lab, colour in zip(labels, colours, strict=True):
+            rows = g[g.label == lab]
+            _band(ax, rows, "epoch", "val_acc", colour, f"{lab} ({_seeds(rows.run.nunique())})")
         ax.set(
-            title=s,
-            xlabel="epoch (gated: after hardening, fine-tune epochs)",
+            title=_title(s, summary[summary.setting == s]),
+            xlabel="epoch (gated: soft phase, then fine-tune after hardening)",
             ylabel="validation accuracy",
         )
         _int_epochs(ax)
-        ax.legend(fontsize=7, ncol=2, loc="lower right", title=None)
-    fig.suptitle("Training curves (mean over seeds)")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.suptitle("Training curves: mean over seeds, shaded 95 % CI; dashed: one seed")
     return fig
 
 
@@ -277,15 +539,18 @@ def _gated(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def gate_dynamics(summary: pd.DataFrame, runs: Mapping) -> Figure:
-    """Per layer, over the soft epochs: mean alpha and the share of alphas below 0.1."""
+    """Per gated configuration and layer, over the soft epochs: mean α and the share of
+    α below 0.1, each the mean over seeds with a 95 % band."""
     rows = []
-    for run in _gated(summary).run:
+    gated = _gated(summary)
+    for run, setting, label in zip(gated.run, gated.setting, gated.label, strict=True):
         for r in runs[run]["history"]:
             if r.get("phase") == "train" and isinstance(r.get("epoch"), int):
                 for st in r.get("gating") or []:
                     rows.append(
                         {
                             "run": run,
+                            "config": (setting, label),
                             "epoch": r["epoch"],
                             "layer": _short(str(st.get("name")), st.get("layer")),
                             "alpha_mean": st["alpha_mean"],
@@ -296,111 +561,144 @@ def gate_dynamics(summary: pd.DataFrame, runs: Mapping) -> Figure:
     if df.empty:
         return _empty("Gate dynamics", "no gated runs (kedro run --pipeline=train_gated)")
     _style()
-    names = sorted(df.run.unique())
-    fig, axes = _subplots(len(names), 2, figsize=(10, 3.2 * len(names)))
-    for row, run in zip(axes, names, strict=True):
-        g = df[df.run == run]
-        sns.lineplot(g, x="epoch", y="alpha_mean", hue="layer", marker="o", ax=row[0])
-        sns.lineplot(g, x="epoch", y="lt", hue="layer", marker="o", ax=row[1], legend=False)
-        title = _run_title(summary, run)
-        _int_epochs(row[0])
-        _int_epochs(row[1])
-        row[0].set(
-            title=f"{title}: mean gate α",
-            ylabel="mean α (1 = ReLU, 0 = identity)",
-            ylim=(-0.02, 1.02),
+    configs = sorted(df.config.unique())
+    fig, axes = _subplots(len(configs), 2, figsize=(11, 3.4 * len(configs)))
+    for row, config in zip(axes, configs, strict=True):
+        g = df[df.config == config]
+        layers = list(dict.fromkeys(g.layer))
+        colours = sns.color_palette("viridis", len(layers))
+        for layer, colour in zip(layers, colours, strict=True):
+            h = g[g.layer == layer]
+            n = _band(row[0], h, "epoch", "alpha_mean", colour, layer)
+            _band(row[1], h, "epoch", "lt", colour, layer)
+        name = f"{config[0]}, {config[1]} ({_seeds(n)})"
+        for ax in row:
+            _int_epochs(ax)
+            ax.set(xlabel="soft-phase epoch", ylim=(-0.02, 1.02))
+        row[0].set(title=f"{name}: mean gate α", ylabel="mean α (1 = ReLU, 0 = identity)")
+        row[1].set(title=f"{name}: share of α < 0.1", ylabel="share of the layer's neurons")
+        row[1].legend(
+            fontsize=7,
+            title="layer",
+            title_fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
         )
-        row[1].set(title=f"{title}: share of α < 0.1", ylabel="share", ylim=(-0.02, 1.02))
-        row[0].legend(fontsize=7, title=None)
-    fig.suptitle("Gate dynamics during the soft phase")
+    fig.suptitle(
+        "Gate dynamics in the soft phase: mean over seeds, shaded 95 % CI; dashed: one seed"
+    )
     return fig
 
 
 def alpha_distributions(summary: pd.DataFrame, runs: Mapping) -> Figure:
-    """Per layer, each neuron's gate at the end of the soft phase (before hardening)."""
+    """Per gated configuration and layer, each neuron's gate at the end of the soft phase
+    (before hardening), neurons of all seeds pooled; the layer's mean α ± 95 % CI over seeds."""
     rows = []
-    for run in _gated(summary).run:
-        for layer, alphas in (runs[run]["meta"].get("gates_before_hardening") or {}).items():
-            index = len({r["layer"] for r in rows if r["run"] == run})
+    gated = _gated(summary)
+    for run, setting, label in zip(gated.run, gated.setting, gated.label, strict=True):
+        gates = runs[run]["meta"].get("gates_before_hardening") or {}
+        for index, (layer, alphas) in enumerate(gates.items()):
             short = _short(layer.removeprefix("head."), index)
-            rows += [{"run": run, "layer": short, "alpha": a} for a in alphas]
+            rows += [
+                {"run": run, "config": (setting, label), "layer": short, "alpha": a} for a in alphas
+            ]
     df = pd.DataFrame(rows)
     if df.empty:
         return _empty("Gate α distributions", "no gated runs with gates recorded before hardening")
     _style()
-    names = sorted(df.run.unique())
-    fig, axes = _subplots(
-        1, len(names), figsize=(max(5, 1.6 * df.layer.nunique()) * len(names), 3.8)
-    )
-    for ax, run in zip(axes[0], names, strict=True):
+    configs = sorted(df.config.unique())
+    width = max(5.0, 1.4 * df.layer.nunique())
+    fig, axes = _subplots(1, len(configs), figsize=(width * len(configs), 4.2))
+    legend: dict = {}
+    for ax, config in zip(axes[0], configs, strict=True):
+        g = df[df.config == config]
+        layers = list(dict.fromkeys(g.layer))
         sns.violinplot(
-            df[df.run == run],
+            g,
             x="layer",
             y="alpha",
+            order=layers,
             cut=0,
             density_norm="width",
             inner="quartile",
             ax=ax,
-            color=PALETTE["gating"],
+            color=_lighter(PALETTE["gating"]),
         )
+        per_seed = g.groupby(["layer", "run"]).alpha.mean()
+        ivs = [stats.mean_interval(per_seed.loc[layer]) for layer in layers]
+        n = g.run.nunique()
+        mean = np.array([i.mean for i in ivs])
+        ax.errorbar(
+            np.arange(len(layers)),
+            mean,
+            yerr=None if n < 2 else _errors([i.low for i in ivs], mean, [i.high for i in ivs]),
+            fmt="D",
+            color="k",
+            mfc=HOLLOW if n < 2 else "k",
+            ms=6,
+            capsize=4,
+            label=MEAN_ALPHA,
+            zorder=4,
+        )
+        legend.setdefault(MEAN_ALPHA, _proxy("D", "k", "k"))
+        if n < 2:
+            legend.setdefault(ONE_SEED, _proxy("D", "k", HOLLOW))
         ax.set(
-            title=_run_title(summary, run),
+            title=f"{config[0]}, {config[1]} ({_seeds(n)}{', neurons pooled' * (n > 1)})",
             xlabel="layer (in forward order)",
             ylabel="gate α before hardening",
             ylim=(-0.02, 1.02),
         )
         ax.tick_params(axis="x", labelrotation=30)
     fig.suptitle("Gate α per neuron, by layer (1 = ReLU, 0 = identity)")
+    _legend(fig, legend, _ci_title(df.groupby("config").run.nunique()))
     return fig
 
 
-def generalisation_gap(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
-    return _against_ratio(
-        summary,
-        "gen_gap",
-        "train acc − val acc (last epoch)",
-        "Generalisation gap vs linear ratio",
-        "no run has train and validation accuracy",
-        zero_line=True,
-    )
+# --- per-layer shares against the all-ReLU run ------------------------------------------
 
 
-def nonlinear_units_vs_accuracy(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
-    def draw(ax, g: pd.DataFrame) -> None:
-        _scatter(ax, g, "nonlinear_units", "test_acc")
-        ax.set(xlabel="neurons that still apply their nonlinearity", ylabel="test accuracy")
-
-    return _by_setting(
-        summary,
-        ["nonlinear_units", "test_acc"],
-        "Nonlinear units vs accuracy",
-        "no run has a nonlinear unit count",
-        draw,
-    )
+def _layer_shares(summary: pd.DataFrame, runs: Mapping) -> pd.DataFrame:
+    """Per configuration with per-layer shares: each layer's linear share (mean over
+    seeds) from the last epoch's gate statistics."""
+    rows = {}
+    for (setting, label), g in summary.groupby(["setting", "label"]):
+        shares = [
+            [1 - st["alpha_mean"] for st in (runs[run]["history"][-1].get("gating") or [])]
+            for run in g.run
+        ]
+        shares = [s for s in shares if s]
+        if shares and len({len(s) for s in shares}) == 1:
+            rows[(setting, label)] = np.mean(shares, axis=0)
+    mat = pd.DataFrame.from_dict(rows, orient="index")
+    mat.columns = [f"layer {i}" for i in mat.columns]
+    return mat
 
 
 def layer_sensitivity(summary: pd.DataFrame, runs: Mapping) -> Figure:
-    """Layer-wise schedules: each layer's linear share (heatmap) and the accuracy drop."""
-    lw = summary[summary.approach == "layerwise"]
-    if lw.empty:
-        return _empty("Layer-wise sensitivity", "no layer-wise runs")
+    """Layer-wise, gated and matched configurations: each layer's linear share (heatmap)
+    and the test-accuracy change against the same-seed all-ReLU run, mean ± 95 % CI."""
+    chosen = summary[summary.approach.isin(["layerwise", "gating", "matched"])]
+    if chosen.empty:
+        return _empty("Layer-wise sensitivity", "no layer-wise, gated or matched runs")
     _style()
-    settings = sorted(lw.setting.unique())
+    settings = sorted(chosen.setting.unique())
+    n_rows = chosen.groupby("setting").label.nunique()
     fig, axes = _subplots(
         len(settings),
         2,
-        figsize=(10, 0.6 * len(lw) + 2.2 * len(settings)),
+        figsize=(11, 0.5 * n_rows.sum() + 2.4 * len(settings)),
         gridspec_kw={"width_ratios": [3, 2]},
     )
+    pairs = compare.paired(summary, "test_acc")
+    legend: dict = {}
     for (heat_ax, bar_ax), s in zip(axes, settings, strict=True):
-        g = summary[summary.setting == s]
-        base = g[(g.approach == "fixed") & (g.nominal_ratio == 0)].test_acc.mean()
-        rows = {}
-        for _, r in g[g.approach == "layerwise"].iterrows():
-            final = runs[r.run]["history"][-1].get("gating") or []
-            rows[f"{r.label} s{r.seed}"] = [1 - st["alpha_mean"] for st in final]
-        mat = pd.DataFrame.from_dict(rows, orient="index")
-        mat.columns = [f"layer {i}" for i in mat.columns]
+        g = chosen[chosen.setting == s]
+        mat = _layer_shares(g, runs)
+        labels = _label_order(g)
+        mat = mat.reindex([(s, lab) for lab in labels])
+        mat.index = [f"{lab} ({_seeds(g[g.label == lab].run.nunique())})" for lab in labels]
         sns.heatmap(
             mat,
             vmin=0,
@@ -411,35 +709,50 @@ def layer_sensitivity(summary: pd.DataFrame, runs: Mapping) -> Figure:
             ax=heat_ax,
             cbar_kws={"label": "linear share"},
         )
-        heat_ax.set(title=f"{s}: linear share per layer", xlabel="", ylabel="")
-        runs_lw = g[g.approach == "layerwise"].run
-        accs = np.array([float(g[g.run == run].test_acc.iloc[0]) for run in runs_lw])
-        y = np.arange(len(accs))
-        if np.isnan(base):
-            # no all-ReLU run to compare with: the accuracies themselves, as dots
-            bar_ax.plot(accs, y, "o", color=PALETTE["layerwise"])
-            bar_ax.set(title="test accuracy (no all-ReLU run)", xlabel="test accuracy")
-            values = accs
-        else:
-            # the change against all-ReLU, from zero, so bar lengths compare honestly
-            values = accs - base
-            bar_ax.barh(y, values, color=PALETTE["layerwise"], height=0.5)
-            bar_ax.axvline(0, color="k", lw=1)
-            bar_ax.set(
-                title=f"test accuracy against all-ReLU ({base:.4f})",
-                xlabel="test accuracy − all-ReLU",
-            )
-            span = max(np.abs(values).max(), 1e-3)
-            bar_ax.set_xlim(-1.6 * span, 1.6 * span)
-        for i, (v, a) in enumerate(zip(values, accs, strict=True)):
-            bar_ax.text(
-                v, i, f" {a:.4f} ", va="center", ha="left" if v >= 0 else "right", fontsize=8
-            )
-        bar_ax.set_ylim(len(accs) - 0.5, -0.5)  # rows in the heatmap's order
-        bar_ax.set_yticks(y, [""] * len(y))
-        bar_ax.xaxis.set_major_locator(MaxNLocator(5))
-    fig.suptitle("Layer-wise sensitivity")
+        heat_ax.set(title=f"{_title(s, g)}: linear share per layer", xlabel="", ylabel="")
+        _change_bars(bar_ax, g, pairs[pairs.setting == s], labels, legend)
+    fig.suptitle("Layer-wise sensitivity: accuracy change against the same-seed all-ReLU run")
+    _legend(fig, legend, None)
     return fig
+
+
+def _change_bars(ax, g: pd.DataFrame, pairs: pd.DataFrame, labels: list[str], legend: dict) -> None:
+    """Per label: run − same-seed all-ReLU test accuracy, mean ± 95 % CI over seeds, from
+    zero; hollow for one seed. Without any pair, the accuracies themselves, as dots."""
+    y = np.arange(len(labels))
+    colours = [PALETTE.get(g[g.label == lab].approach.iloc[0], "grey") for lab in labels]
+    if pairs.empty:
+        values = np.array([g[g.label == lab].test_acc.mean() for lab in labels])
+        ax.scatter(values, y, c=colours, marker="o", zorder=3)
+        ax.set(title="test accuracy (no same-seed all-ReLU run)", xlabel="test accuracy")
+        texts = [f" {v:.4f} " for v in values]
+    else:
+        ivs = [stats.mean_interval(-pairs[pairs.label == lab]["diff"]) for lab in labels]
+        for i, (iv, colour) in enumerate(zip(ivs, colours, strict=True)):
+            if iv.n == 0:  # no same-seed all-ReLU run
+                continue
+            one = iv.n < 2
+            face = HOLLOW if one else colour
+            ax.barh(i, iv.mean, height=0.5, color=face, edgecolor=colour, lw=1.4)
+            if not one:
+                err = [[iv.mean - iv.low], [iv.high - iv.mean]]
+                ax.errorbar(iv.mean, i, xerr=err, fmt="none", ecolor="k", capsize=3, lw=1)
+        if any(iv.n > 1 for iv in ivs):
+            legend.setdefault(PAIRED, Patch(facecolor="0.6", edgecolor="0.4"))
+        if any(iv.n == 1 for iv in ivs):
+            legend.setdefault(ONE_SEED, Patch(facecolor=HOLLOW, edgecolor="0.4"))
+        ax.axvline(0, color="k", lw=1)
+        ax.set(title="test accuracy − same-seed all-ReLU", xlabel="accuracy change (fraction)")
+        ends = [abs(v) for iv in ivs if iv.n for v in (iv.low, iv.high, iv.mean) if v is not None]
+        span = max(max(ends, default=0.0), 1e-3)
+        ax.set_xlim(-1.7 * span, 1.7 * span)
+        texts = [" no all-ReLU pair" if iv.n == 0 else f" {iv.mean:+.4f} " for iv in ivs]
+        values = np.array([iv.mean if iv.n else 0.0 for iv in ivs])
+    for i, (v, t) in enumerate(zip(values, texts, strict=True)):
+        ax.text(v, i + 0.36, t, va="center", ha="left" if v >= 0 else "right", fontsize=7)
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # rows in the heatmap's order
+    ax.set_yticks(y, [""] * len(y))
+    ax.xaxis.set_major_locator(MaxNLocator(5))
 
 
 FIGURES: dict[str, Callable[[pd.DataFrame, Any], Figure]] = {
