@@ -222,7 +222,9 @@ def _latency_section(findings: Mapping[str, Any], ranking: pd.DataFrame, top: in
                 "setting": lambda r: r["setting"],
                 "rank": lambda r: r["rank"],
                 "configuration": lambda r: r["label"],
-                "test acc": lambda r: _acc(r["test_acc"]),
+                "test acc [95 % CI]": lambda r: _cell(
+                    r["test_acc"], r["acc_low"], r["acc_high"], _acc
+                ),
                 "p50 ms": lambda r: f"{r['p50_ms']:.3f}",
                 "time ratio [95 % CI]": lambda r: _cell(
                     r["ratio_mean"], r["ratio_low"], r["ratio_high"], _x

@@ -16,7 +16,8 @@ def efficiency_ranking(latency: pd.DataFrame, summary: pd.DataFrame) -> pd.DataF
     """Configurations by mean test accuracy per ms of interleaved p50 latency at the
     largest batch size benchmarked, best first, per setting; with the time ratio to
     all-ReLU, its interval and verdict. Empty when latency was not measured."""
-    cols = ["setting", "rank", "label", "test_acc", "seeds", "batch_size", "p50_ms"]
+    cols = ["setting", "rank", "label", "test_acc", "acc_low", "acc_high", "seeds"]
+    cols += ["batch_size", "p50_ms"]
     cols += ["ratio_mean", "ratio_low", "ratio_high", "verdict", "acc_per_ms"]
     if latency.empty:
         return pd.DataFrame(columns=cols)
@@ -26,6 +27,8 @@ def efficiency_ranking(latency: pd.DataFrame, summary: pd.DataFrame) -> pd.DataF
     base_label = df.label.str.removesuffix(" (folded)")
     keys = list(zip(df.setting, base_label, strict=True))
     df["test_acc"] = [acc["mean"].get(k) for k in keys]
+    df["acc_low"] = [acc["low"].get(k) for k in keys]
+    df["acc_high"] = [acc["high"].get(k) for k in keys]
     df["seeds"] = [acc["n"].get(k) for k in keys]
     df["acc_per_ms"] = df.test_acc / df.p50_ms
     df = df.sort_values(["setting", "acc_per_ms"], ascending=[True, False])
