@@ -228,7 +228,7 @@ SETUP_KEYS = ("data", "model", "training", "measure")
 SWEEP_KEYS = {
     "train_fixed": ("ratios", "patterns", "seeds", "layerwise"),
     "train_fixed.layerwise": ("pattern", "default_ratio", "seeds", "schedules"),
-    "train_gated": ("seeds", "variants"),
+    "train_gated": ("seeds", "variants", "matched_fixed"),
 }
 
 

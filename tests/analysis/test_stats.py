@@ -120,3 +120,19 @@ def test_thresholds_are_checked():
         ConfigError, match="thresholds.pos is not a setting; valid: influential, negative_frac"
     ):
         Thresholds.from_params({"pos": 0.5})
+
+
+def test_the_sample_says_how_representative_it_is(digits_splits):
+    """activation_stats.json: the sample's size and class counts beside its split's."""
+    from nonlinearity.analysis import AnalysisConfig, analyse
+    from nonlinearity.models import build_model
+
+    model = build_model({"name": "mlp", "hidden_sizes": [8]}, (1, 8, 8), 10)
+    cfg = AnalysisConfig(split="train", samples=100)
+    _, _, stats = analyse(model, digits_splits, cfg, "run")
+    sample, split = stats["sample_class_counts"], stats["split_class_counts"]
+    assert stats["samples"] == sum(sample.values()) == 100
+    assert stats["split_samples"] == sum(split.values()) == len(digits_splits.y_train) == 1293
+    assert list(sample) == list(split) == [str(c) for c in range(10)]
+    assert split == {str(c): int((digits_splits.y_train == c).sum()) for c in range(10)}
+    assert sample == {str(c): int((digits_splits.y_train[:100] == c).sum()) for c in range(10)}

@@ -1,12 +1,14 @@
 import copy
 
 import pytest
+import torch
 
 from nonlinearity.errors import ConfigError
 from nonlinearity.pipelines.sweep_config import sweep_params
-from nonlinearity.run.spec import fixed_specs, gated_specs
-from nonlinearity.run.validate import validate
-from tests.conftest import DEFAULT_RUNS
+from nonlinearity.run.spec import RunSpec, fixed_specs, gated_specs
+from nonlinearity.run.train import build_for
+from nonlinearity.run.validate import collapsed_runs, validate
+from tests.conftest import DEFAULT_RUNS, TINY_MODEL
 
 
 @pytest.fixture
@@ -68,7 +70,21 @@ def test_patterns_and_seeds_multiply(params):
         (("data", "normalize"), "z", "data.normalize 'z' is unknown; valid: train, imagenet"),
         (("activation_analysis", "device"), "tpu", "activation_analysis.device 'tpu' is unknown"),
         (("reporting", "tolerance"), 1.0, "reporting.tolerance = 1.0 is invalid"),
-        (("reporting", "tol"), 0.02, "reporting.tol is not a setting; valid: tolerance"),
+        (("reporting", "tol"), 0.02, "reporting.tol is not a setting; valid: .*tolerance"),
+        (
+            ("train_gated", "variants", "base", "finetune_epochs"),
+            20,
+            "train_gated.variants.base.finetune_epochs = 20 is invalid: a gated run trains "
+            "training.epochs = 20 in all .* valid: 0..19",
+        ),
+        (("train_gated", "matched_fixed"), "yes", "train_gated.matched_fixed = 'yes' is invalid"),
+        (("pruning", "sources"), [], "pruning.sources = \\[\\] is invalid: must be a non-empty"),
+        (("pruning", "sources"), ["fixed_0_s*", 3], "pruning.sources\\[1\\] = 3 is invalid"),
+        (
+            ("pruning", "sources"),
+            ["fixed_0_s*|gated-*"],
+            "pruning.sources\\[0\\] = 'fixed_0_s\\*\\|gated-\\*' is invalid: must be one fnmatch",
+        ),
     ],
 )
 def test_bad_input_one_line(params, path, value, message):
@@ -79,3 +95,53 @@ def test_bad_input_one_line(params, path, value, message):
     with pytest.raises(ConfigError, match=message) as info:
         validate(params)
     assert "\n" not in str(info.value)
+
+
+def test_default_sweep_trains_every_run(params):
+    assert collapsed_runs(params).runs == {}  # three activation layers: the schedules differ
+
+
+def test_schedules_on_a_one_layer_model_collapse(params):
+    """digits32's ResNet-18 head has one activation layer (head_hidden [512]): both default
+    schedules are fixed 50 % there (the mean of their ramps), so neither is trained."""
+    params["dataset"] = "digits32"
+    params["model"] = params["setups"]["digits32"]["model"]
+    params["data"] = params["setups"]["digits32"]["data"]
+    collapsed = collapsed_runs(params)
+    assert collapsed.layers == 1
+    assert sorted(collapsed.runs) == sorted(
+        f"layerwise-{n}_s{s}" for n in ("low_to_high", "high_to_low") for s in (0, 1, 2)
+    )
+    assert collapsed.warning() == (
+        "layerwise low_to_high, high_to_low: digits32 · resnet18_head has 1 activation layer, "
+        "so each is fixed 50 % (the same masks): not trained"
+    )
+
+
+def test_a_flat_schedule_collapses_on_any_depth(params):
+    params["train_fixed"]["layerwise"]["schedules"]["flat"] = [0.3, 0.3]
+    params["train_fixed"]["layerwise"]["schedules"]["named"] = {0: 0.6, 1: 0.6, 2: 0.6}
+    collapsed = collapsed_runs(params)
+    assert {k for k in collapsed.runs} == {
+        f"layerwise-{n}_s{s}" for n in ("flat", "named") for s in (0, 1, 2)
+    }
+    assert collapsed.warning() == (
+        "layerwise flat, named: on digits · mlp each gives all 3 activation layers one ratio, "
+        "so flat: fixed 30 %; named: fixed 60 % (the same masks): not trained"
+    )
+
+
+def _masks(spec):
+    model, _ = build_for((1, 8, 8), 10, TINY_MODEL, spec, None)
+    return [m.nonlinear_mask for m in (model.act0, model.act1, model.act2)]
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_uniform_schedule_has_the_masks_of_the_fixed_run(seed):
+    """Layer i's mask is linear_mask(C_i, ratio_i, pattern, seed + i) for both approaches,
+    and the weights are seeded alike: the same model, so the same run."""
+    fixed = _masks(RunSpec("fixed", seed=seed, ratio=0.5))
+    for schedule in [(0.5, 0.5), {0: 0.5, 1: 0.5, 2: 0.5}, (0.2, 0.8)]:
+        layerwise = _masks(RunSpec("layerwise", seed=seed, schedule_name="s", schedule=schedule))
+        same = all(torch.equal(a, b) for a, b in zip(fixed, layerwise, strict=True))
+        assert same == (schedule != (0.2, 0.8))

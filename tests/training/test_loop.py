@@ -6,7 +6,7 @@ from nonlinearity.errors import ConfigError
 from nonlinearity.run.spec import RunSpec
 from nonlinearity.run.store import RunStore
 from nonlinearity.run.train import load_model, train_run
-from nonlinearity.training import GateConfig, TrainConfig
+from nonlinearity.training import GateConfig, TrainConfig, epochs_budget
 from tests.conftest import LATENCY_KEYS, TINY_MEASURE, TINY_MODEL, TINY_TRAINING
 
 RECORD_KEYS = {
@@ -54,6 +54,9 @@ def test_fixed_run_records_and_meta(digits_splits, tmp_path):
     assert history[-1]["val_acc"] > 0.8  # three epochs on digits learn it (chance is 0.1)
     assert meta["run_name"].startswith("digits_mlp_fixed_25_s0_c") and meta["status"] == "complete"
     assert meta["config"]["approach"] == "fixed" and meta["config"]["linear_ratio"] == 0.25
+    assert meta["config"]["layer_ratios"] == [0.25, 0.25, 0.25]
+    assert meta["config"]["epochs_budget"] == {"train": 3, "total": 3}
+    assert meta["config"]["epochs_total"] == 3
     assert meta["param_counts"]["total_params"] == 64 * 32 + 32 + 2 * (32 * 32 + 32) + 32 * 10 + 10
     assert meta["approx_linear_flops"] == 2 * (64 * 32 + 2 * 32 * 32 + 32 * 10)
     assert meta["nonlinear_units"] == 3 * 24
@@ -67,12 +70,14 @@ def test_fixed_run_records_and_meta(digits_splits, tmp_path):
     assert next(model.parameters()).device.type == "cpu" and model(x).shape == (5, 10)
 
 
-def test_gated_run_hardens_then_finetunes(digits_splits):
+def test_gated_run_hardens_then_finetunes_within_the_same_epochs(digits_splits):
+    """A gated run's budget is training.epochs, like a fixed run's: soft, harden, fine-tune."""
     gates = {"l1": 0.5, "temperature_end": 0.2, "harden_budget": 0.5, "finetune_epochs": 1}
+    training = {**TINY_TRAINING, "epochs": 3}
     record = train_run(
         digits_splits,
         TINY_MODEL,
-        TINY_TRAINING,
+        training,
         RunSpec("gating", variant="b"),
         gates,
         TINY_MEASURE,
@@ -80,6 +85,12 @@ def test_gated_run_hardens_then_finetunes(digits_splits):
     history, meta = record.history, record.meta
     assert [r["epoch"] for r in history] == [1, 2, "hardened", 3]
     assert [r["phase"] for r in history] == ["train", "train", "hardened", "finetune"]
+    assert sum(isinstance(r["epoch"], int) for r in history) == training["epochs"]
+    assert meta["config"]["epochs_budget"] == {"soft": 2, "finetune": 1, "total": 3}
+    assert meta["config"]["epochs_total"] == 3
+    assert meta["settings"]["epochs_budget"] == meta["config"]["epochs_budget"]
+    # the temperature anneals over the soft epochs: it reaches temperature_end at the last
+    assert history[1]["temperature"] == pytest.approx(0.2)
     hardened = history[2]
     assert [s["alpha_mean"] for s in hardened["gating"]] == [0.5, 0.5, 0.5]
     assert hardened["linear_ratio"] == 0.5
@@ -113,6 +124,18 @@ def test_bad_gate_params():
         GateConfig.from_params({"init_alpha": 1.5})
     with pytest.raises(ConfigError, match=r"harden_budget = 2 is invalid: .* in \[0, 1\], or null"):
         GateConfig.from_params({"harden_budget": 2})
+
+
+@pytest.mark.parametrize("finetune", [3, 4])
+def test_a_gated_run_needs_a_soft_epoch(finetune):
+    with pytest.raises(ConfigError) as info:
+        epochs_budget(3, GateConfig(finetune_epochs=finetune), "train_gated.variants.base")
+    assert str(info.value) == (
+        f"train_gated.variants.base.finetune_epochs = {finetune} is invalid: a gated run trains "
+        "training.epochs = 3 in all (soft epochs, then finetune_epochs after hardening) and "
+        "needs a soft epoch; valid: 0..2"
+    )
+    assert epochs_budget(3, GateConfig(finetune_epochs=2)) == {"soft": 1, "finetune": 2, "total": 3}
 
 
 def test_a_diverged_run_is_recorded_as_failed_with_its_epochs(digits_splits):

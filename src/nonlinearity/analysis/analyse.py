@@ -1,4 +1,9 @@
-"""Analyse one trained run on a sample of its data."""
+"""Analyse one trained run on a sample of its data.
+
+activation_stats.json says how representative the sample is: its size and class
+counts, and the size and class counts of the whole split it was drawn from (the
+first `samples` of a shuffled, stratified split).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import pandas as pd
+import torch
 from torch import nn
 
 from ..data import Splits, to_device
@@ -43,11 +49,21 @@ def analyse(
     layers = layer_table(neurons, cfg.thresholds)
     neurons.insert(0, "run", run_name)
     layers.insert(0, "run", run_name)
+    split = getattr(splits, f"y_{cfg.split}")  # (N,) class indices
     meta = {
         "run_name": run_name,
         "split": cfg.split,
         "samples": len(x),
+        "sample_class_counts": class_counts(split[: len(x)], splits.num_classes),
+        "split_samples": len(split),
+        "split_class_counts": class_counts(split, splits.num_classes),
         "input": splits.kind,
         "thresholds": asdict(cfg.thresholds),
     }
     return neurons, layers, stats_json(layers.drop(columns="run"), meta)
+
+
+def class_counts(y: torch.Tensor, num_classes: int) -> dict[str, int]:
+    """Class index (a JSON key) -> its samples, every class listed."""
+    counts = torch.bincount(y.long().cpu(), minlength=num_classes).tolist()
+    return {str(c): n for c, n in enumerate(counts)}

@@ -15,8 +15,9 @@ rebuilds the producing and consuming Linear layers without the dead neurons.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -34,6 +35,15 @@ Level = Literal["neuron", "layer"]
 LEVELS = get_args(Level)
 
 
+def _check_sources(patterns: list[str], path: str) -> None:
+    for i, p in enumerate(patterns):
+        if not p.strip() or "|" in p:
+            raise ConfigError(
+                f"{path}[{i}] = {p!r} is invalid: must be one fnmatch pattern of run keys "
+                "(e.g. fixed_0_s*, gated-*; * for every run)"
+            )
+
+
 @dataclass(frozen=True)
 class PruneConfig:
     """`pruning`; the thresholds and the sample come from `activation_analysis`."""
@@ -43,10 +53,22 @@ class PruneConfig:
     remove_dead: bool = True  # remove dead neurons structurally where possible
     finetune_epochs: int = setting(3, ge=0)  # epochs after the surgery
     lr: float | None = setting(None, gt=0)  # fine-tuning learning rate; None: the run's own
+    # which runs to prune: fnmatch patterns of run keys (any one matches)
+    sources: list[str] = setting(
+        factory=lambda: ["fixed_0_s*", "gated-*"], nonempty=True, check=_check_sources
+    )
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> PruneConfig:
         return parse(cls, params, "pruning")
+
+    def settings(self) -> dict[str, Any]:
+        """What decides a pruned run (its fingerprint, meta.json): all but `sources`."""
+        return {k: v for k, v in asdict(self).items() if k != "sources"}
+
+    def prunes(self, key: str) -> bool:
+        """Whether the run of this key is a source of pruning."""
+        return any(fnmatch.fnmatchcase(key, p) for p in self.sources)
 
 
 def decide(

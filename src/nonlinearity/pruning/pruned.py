@@ -149,6 +149,7 @@ def prune_and_fold(
     eff = efficiency(model, shape, device, latency_bs, min_time)
 
     source_cfg = dict(meta.get("config", {}))
+    source_epochs = sum(isinstance(r["epoch"], int) for r in history)
     metrics = result_metrics(
         records[-1],
         test,
@@ -164,7 +165,14 @@ def prune_and_fold(
         "approach": "pruning",
         "source_run": meta.get("run_name"),
         "source_approach": source_cfg.get("approach"),
-        "pruning": {**asdict(cfg), "thresholds": asdict(thresholds)},
+        # fine-tuning on top of the source's epochs: that is what pruning is
+        "epochs_budget": {
+            "source": source_epochs,
+            "finetune": cfg.finetune_epochs,
+            "total": source_epochs + cfg.finetune_epochs,
+        },
+        "epochs_total": source_epochs + cfg.finetune_epochs,
+        "pruning": {**cfg.settings(), "thresholds": asdict(thresholds)},
         "decisions": decisions["decision"].value_counts().to_dict(),
         "device": str(device),
     }
@@ -190,7 +198,7 @@ def pruned_identity(
     fp = fingerprint(
         {
             "source": source_meta["fingerprint"],
-            "pruning": asdict(cfg),
+            "pruning": cfg.settings(),
             "thresholds": asdict(thresholds),
             "statistics": None if neurons is None else fingerprint(neurons.to_csv(index=False)),
         }

@@ -4,6 +4,7 @@
     key    := fixed[-<pattern>]_<ratio %>_s<seed>
             | layerwise-<schedule>_s<seed>
             | gated-<variant>_s<seed>
+            | matched-<variant>_s<seed>     (fixed at gated-<variant>_s<seed>'s shares)
             | pruned-<key of the source run>
     digest := c<6 hex digits of the run's settings fingerprint>
 
@@ -25,6 +26,7 @@ _KEY = (
     r"fixed(?:-(?P<pattern>[a-z]+))?_(?P<ratio>\d+)"
     r"|layerwise-(?P<schedule>[A-Za-z0-9_.-]+?)"
     r"|gated-(?P<variant>[A-Za-z0-9_.-]+?)"
+    r"|matched-(?P<matched>[A-Za-z0-9_.-]+?)"
     r")_s(?P<seed>\d+))"
 )
 _NAME = re.compile(rf"^(?P<setup>[A-Za-z0-9_.-]+?)_{_KEY}_c(?P<digest>[0-9a-f]{{{DIGEST_CHARS}}})$")
@@ -37,13 +39,13 @@ class RunName:
     setup: str  # <dataset>_<model>
     key: str  # what the sweep varies, seed included (the node's namespace)
     digest: str  # c + hex: the settings fingerprint's first characters
-    approach: str  # fixed | layerwise | gating | pruning
+    approach: str  # fixed | layerwise | gating | matched | pruning
     seed: int
     ratio: float | None = None  # fixed: share of linear neurons
     pattern: str = "random"
     schedule: str | None = None
-    variant: str | None = None
-    source_key: str | None = None  # pruning: the key of the run it was pruned from
+    variant: str | None = None  # gating, matched
+    source_key: str | None = None  # pruning: the run it was pruned from; matched: its gated run
 
     def __str__(self) -> str:
         return f"{self.setup}_{self.key}_{self.digest}"
@@ -75,14 +77,19 @@ def parse_name(name: str) -> RunName:
         )
     elif m["schedule"] is not None:
         approach, extra = "layerwise", {"schedule": m["schedule"]}
+    elif m["matched"] is not None:
+        approach, extra = "matched", {"variant": m["matched"]}
     else:
         approach, extra = "gating", {"variant": m["variant"]}
+    source = inner if pruned else None
+    if approach == "matched" and not pruned:
+        source = f"gated-{m['matched']}_s{m['seed']}"
     return RunName(
         setup=m["setup"],
         key=key,
         digest=f"c{m['digest']}",
         approach="pruning" if pruned else approach,
         seed=int(m["seed"]),
-        source_key=inner if pruned else None,
+        source_key=source,
         **extra,
     )

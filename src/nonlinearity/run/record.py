@@ -61,6 +61,12 @@ class RunRecord:
     files: dict[str, str] = field(default_factory=dict)  # more files of the run: name -> text
     extra_weights: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # file -> state
     skipped: bool = False  # a complete record with this fingerprint is already stored
+    not_trained: str = ""  # why the run is not trained nor stored (it is another run)
+
+    @property
+    def stored(self) -> bool:
+        """Whether saving writes it (not when skipped or not trained)."""
+        return not (self.skipped or self.not_trained)
 
     @property
     def status(self) -> str:

@@ -1,14 +1,16 @@
 """Which stored runs a later pipeline acts on, and the model input each one trained on.
 
 `select` is fnmatch patterns of run names joined by `|` (`*` for every run):
-`digits_mlp_fixed_*|*gated-base_s0_*`. Only complete runs are selected.
+`digits_mlp_fixed_*|*gated-base_s0_*`. Only complete runs are selected. In the
+default pipeline, `among` narrows them to the runs the sweep just trained or skipped
+(its training nodes' `<key>.run_name` outputs): this data set's, of these settings.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..errors import DataUnavailableError
@@ -21,13 +23,19 @@ TRAIN_FIRST = "train runs first (kedro run), then run this pipeline"
 
 
 def select_runs(
-    store: RunStore, select: str = "*", approaches: tuple[str, ...] | None = None
+    store: RunStore,
+    select: str = "*",
+    approaches: tuple[str, ...] | None = None,
+    among: Collection[str] | None = None,
 ) -> list[str]:
-    """Complete runs whose name matches `select` (and whose approach is one of `approaches`)."""
+    """Complete runs whose name matches `select` (and whose approach is one of `approaches`,
+    and that are `among` these names, when given)."""
     patterns = str(select or "*").split("|")
     out, failed = [], []
     for name in store.names():
         if not any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            continue
+        if among is not None and name not in among:
             continue
         meta = store.meta(name)
         if meta is None or "config" not in meta:
@@ -44,11 +52,18 @@ def select_runs(
             f"{', '.join(failed)}"
         )
     if not out:
+        of = " among this sweep's runs" if among is not None else ""
         raise DataUnavailableError(
-            f"no complete run in {store.shown(store.runs)}/ matches select={select!r}: "
+            f"no complete run in {store.shown(store.runs)}/{of} matches select={select!r}: "
             f"{TRAIN_FIRST}"
         )
     return out
+
+
+def sweep_runs(runs: tuple[str, ...]) -> list[str] | None:
+    """The names the training nodes gave ("": not trained), or None when none were given
+    (a pipeline run alone acts on every stored run that `select` picks)."""
+    return [r for r in runs if r] if runs else None
 
 
 REBUILD_INPUT = (

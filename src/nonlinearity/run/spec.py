@@ -1,33 +1,36 @@
 """What a sweep varies: one `RunSpec` per run, expanded from the sweep params.
 
 A sweep is `train_fixed` (ratios x patterns x seeds, then layer-wise schedules x
-seeds) and `train_gated` (variants x seeds). A spec holds only what the sweep
-varies; the settings every run shares (data, model, training) come from params.
+seeds) and `train_gated` (variants x seeds, then, with `matched_fixed`, one matched
+run per gated run: a fixed random-pattern run at the gated run's hardened per-layer
+linear shares, `run/matched.py`). A spec holds only what the sweep varies; the
+settings every run shares (data, model, training) come from params.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ConfigError
 from ..layers import PATTERNS, Approach
 
-APPROACHES = ("fixed", "layerwise", "gating")
+APPROACHES = ("fixed", "layerwise", "gating", "matched")
 
 
 @dataclass(frozen=True)
 class RunSpec:
     """The part of a run's identity that a sweep varies."""
 
-    approach: str  # fixed | layerwise | gating
+    approach: str  # fixed | layerwise | gating | matched
     seed: int = 0
     ratio: float = 0.0  # fixed: share of linear neurons; layerwise: layers not scheduled
     pattern: str = "random"
     schedule_name: str = ""  # layerwise: key in the schedules param
+    # layerwise: the schedule; matched: layer -> the gated run's hardened linear share
     schedule: Mapping[int, float] | tuple[float, ...] = field(default_factory=dict)
-    variant: str = ""  # gating: key in the variants param
+    variant: str = ""  # gating, matched: key in the variants param
 
     @property
     def key(self) -> str:
@@ -37,11 +40,19 @@ class RunSpec:
             return f"{head}_{round(self.ratio * 100)}_s{self.seed}"
         if self.approach == "layerwise":
             return f"layerwise-{self.schedule_name}_s{self.seed}"
+        if self.approach == "matched":
+            return f"matched-{self.variant}_s{self.seed}"
         return f"gated-{self.variant}_s{self.seed}"
 
+    @property
+    def source_key(self) -> str | None:
+        """matched: the key of the gated run whose shares it takes."""
+        return f"gated-{self.variant}_s{self.seed}" if self.approach == "matched" else None
+
     def approach_config(self, init_alpha: float, temperature: float, target: str) -> Approach:
+        """The masks: a matched run is a per-layer schedule of fixed random masks."""
         return Approach(
-            kind=self.approach,
+            kind="layerwise" if self.approach == "matched" else self.approach,
             ratio=self.ratio,
             pattern=self.pattern,
             schedule=self.schedule if isinstance(self.schedule, tuple) else dict(self.schedule),
@@ -113,6 +124,31 @@ def schedule_ratios(schedule: Mapping[int, float] | tuple[float, ...]) -> list[f
     return list(schedule) if isinstance(schedule, tuple) else list(schedule.values())
 
 
+def layer_ratios(spec: RunSpec, layers: int) -> list[float] | None:
+    """The linear ratio of each of a model's `layers` activation layers (gating: None).
+
+    Layer i's mask is `linear_mask(C_i, ratio_i, pattern, seed + i)` whatever the
+    approach, so two specs of the same seed and pattern with the same ratios here
+    have the same masks.
+    """
+    if spec.approach == "gating":
+        return None
+    approach = spec.approach_config(0.9, 1.0, "all")
+    return [approach.ratio_for(i, layers) for i in range(layers)]
+
+
+def collapsed_ratio(spec: RunSpec, layers: int) -> float | None:
+    """A layer-wise spec whose ratios are one ratio on all `layers` layers: that ratio.
+
+    Such a run is the fixed run of that ratio (same seed, pattern and masks), so the
+    sweep does not train it. None for every other spec.
+    """
+    if spec.approach != "layerwise" or layers < 1:
+        return None
+    ratios = layer_ratios(spec, layers) or []
+    return ratios[0] if len(set(ratios)) == 1 else None
+
+
 def _list(params: Mapping, key: str, prefix: str) -> list:
     value = params.get(key, [])
     if not isinstance(value, (list, tuple)):
@@ -177,18 +213,25 @@ def fixed_specs(params: Mapping[str, Any] | None) -> list[RunSpec]:
 
 
 def gated_specs(params: Mapping[str, Any] | None) -> list[RunSpec]:
-    """`train_gated`: variants x seeds."""
+    """`train_gated`: variants x seeds, then (`matched_fixed`, default true) the matched
+    run of each, whose ratios its gated run's record gives when it trains."""
     params = params or {}
     variants = params.get("variants") or {}
-    return [
+    gated = [
         RunSpec("gating", seed=s, variant=str(v))
         for v in variants
         for s in _seeds(params, "train_gated")
     ]
+    matched = params.get("matched_fixed", True)
+    if not isinstance(matched, bool):
+        raise ConfigError(
+            f"train_gated.matched_fixed = {matched!r} is invalid: must be true or false"
+        )
+    return gated + ([replace(g, approach="matched") for g in gated] if matched else [])
 
 
 def sweep_specs(params: Mapping[str, Any]) -> list[RunSpec]:
-    """Every run of the sweep in params, fixed and layer-wise first, then gated.
+    """Every run of the sweep in params: fixed and layer-wise, gated, then matched.
 
     Two runs whose keys coincide (ratios named in whole percent: 0.12 and 0.125) would
     be one node: refused.

@@ -110,7 +110,7 @@ class RunStore:
     # --- writing ------------------------------------------------------------------
     def save(self, record: RunRecord) -> None:
         """Write a record atomically; an earlier one of other settings moves aside."""
-        if record.skipped:
+        if not record.stored:
             return
         staging = self.partial / record.name / "record"
         if staging.exists():

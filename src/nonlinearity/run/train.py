@@ -1,5 +1,11 @@
 """One run: build -> apply approach -> fit (-> harden -> fine-tune) -> measure -> record.
 
+Every trained run has `training.epochs` epochs in all (`epochs_budget`): a gated run
+trains `epochs - finetune_epochs` soft epochs, hardens, then fine-tunes
+`finetune_epochs` more, its epochs numbered on. A layer-wise spec whose ratios are one
+ratio on this model (`spec.collapsed_ratio`) is the fixed run of that ratio: it is
+not trained and nothing is stored.
+
 The run checkpoints after every `training.checkpoint_every` epochs into the store's
 `partial/<name>/`; a run started again with the same fingerprint continues from its
 last checkpoint, and on CPU its history equals an uninterrupted run's. A run whose
@@ -22,17 +28,18 @@ from torch import nn
 from ..data import Splits, to_device
 from ..data.prepare import check_model_input, data_fingerprint, resolved_data
 from ..layers import Approach, GatedActivation, apply_approach, gated_layers
+from ..layers.apply import find_activation_sites, layer_stats
 from ..measure import efficiency
 from ..measure.benchmark import MeasureConfig
 from ..models import BackboneHead, build_model, for_stored_weights, model_config, resolve_target
 from ..params import parse
-from ..training import GateConfig, TrainConfig, fit, harden
+from ..training import GateConfig, TrainConfig, epochs_budget, fit, harden
 from ..training.loop import DivergedError, evaluate_metrics
 from .fingerprint import fingerprint, project_version, provenance
 from .history import linear_share
 from .name import format_name
 from .record import COMPLETE, FAILED, RunRecord, result_metrics, run_meta, split_timing
-from .spec import RunSpec
+from .spec import RunSpec, collapsed_ratio, layer_ratios
 from .store import RunStore
 
 log = logging.getLogger(__name__)
@@ -59,8 +66,13 @@ def run_settings(
     train_cfg: TrainConfig,
     spec: RunSpec,
     gates: GateConfig | None,
+    source: Mapping[str, str] | None = None,
 ) -> tuple[str, dict]:
-    """(name, settings) of a run: what decides its result, as params give it, unloaded."""
+    """(name, settings) of a run: what decides its result, as params give it, unloaded.
+
+    `source`: a matched run's gated run (`run`, `fingerprint`), so a gated run trained
+    again makes a new matched run.
+    """
     training = {k: v for k, v in asdict(train_cfg).items() if k not in NOT_FINGERPRINTED}
     training["device_type"] = train_cfg.resolve_device().type
     settings = {
@@ -70,6 +82,8 @@ def run_settings(
         "training": training,
         "run": spec.settings(),
         "gating": asdict(gates) if gates else None,
+        "epochs_budget": epochs_budget(train_cfg.epochs, gates),
+        **({"source": dict(source)} if source else {}),
     }
     name = format_name(dataset, model_params.get("name", "mlp"), spec.key, fingerprint(settings))
     return name, settings
@@ -82,9 +96,12 @@ def identify(
     train_cfg: TrainConfig,
     spec: RunSpec,
     gates: GateConfig | None,
+    source: Mapping[str, str] | None = None,
 ) -> RunId:
     """The run's name and its fingerprint: settings, the model input's and the project version."""
-    name, settings = run_settings(splits.name, data_params, model_params, train_cfg, spec, gates)
+    name, settings = run_settings(
+        splits.name, data_params, model_params, train_cfg, spec, gates, source
+    )
     data = data_fingerprint(splits)
     full = fingerprint({"settings": settings, "model_input": data, "version": project_version()})
     return RunId(name, full, settings, data)
@@ -95,6 +112,15 @@ def example_input(kind: str, shape: tuple[int, ...]) -> torch.Tensor:
     if kind == "text":
         return torch.ones((2, *shape), dtype=torch.long)
     return torch.zeros((2, *shape))
+
+
+def activation_layers(
+    input_shape: tuple[int, ...], num_classes: int, model_params: Mapping, kind: str = "image"
+) -> int:
+    """How many activation layers the approaches act on (`model.target`) in this model."""
+    model = build_model(model_params, input_shape, num_classes, kind)
+    target = resolve_target(model, model_params.get("target", "all"))
+    return len(find_activation_sites(model, example_input(kind, input_shape), target))
 
 
 def build_for(
@@ -173,24 +199,36 @@ def train_run(
     data_params: Mapping[str, Any] | None = None,
     store: RunStore | None = None,
     rerun: bool = False,
+    source: Mapping[str, str] | None = None,
 ) -> RunRecord:
-    """Train and measure one run; returns its record (skipped when already stored)."""
+    """Train and measure one run; returns its record (skipped when already stored, not
+    trained when it is another run in disguise). `source`: see `run_settings`."""
     train_cfg = TrainConfig.from_params(train_params)
     gates = GateConfig.from_params(gate_params) if spec.approach == "gating" else None
+    budget = epochs_budget(train_cfg.epochs, gates)
     check_model_input(splits, model_params, data_params)
-    run = identify(splits, model_params, data_params, train_cfg, spec, gates)
+    run = identify(splits, model_params, data_params, train_cfg, spec, gates, source)
+    kind = "image" if splits.kind == "features" else splits.kind
+    if spec.approach == "layerwise":
+        layers = activation_layers(splits.model_input_shape, splits.num_classes, model_params, kind)
+        ratio = collapsed_ratio(spec, layers)
+        if ratio is not None:
+            each = "its 1 activation layer" if layers == 1 else f"all {layers} activation layers"
+            why = f"its ratio is {100 * ratio:g} % on {each}"
+            log.info("%s: not trained: %s, so it is fixed %g %%", run.name, why, 100 * ratio)
+            return RunRecord(run.name, [], {"fingerprint": run.fingerprint}, not_trained=why)
     if store is not None and not rerun and store.complete(run.name, run.fingerprint):
         log.info("%s: skipped, its complete record has the same fingerprint", run.name)
         store.clear_partial(run.name)  # leftovers of a kill after the record was written
         return RunRecord(run.name, [], {"fingerprint": run.fingerprint}, skipped=True)
     name, device = run.name, train_cfg.resolve_device()
-    kind = "image" if splits.kind == "features" else splits.kind
     model, approach = build_for(
         splits.model_input_shape, splits.num_classes, model_params, spec, gates, kind
     )
     if splits.kind == "features":  # train the head on the cached outputs of this backbone
         assert isinstance(model, BackboneHead)
         model.set_backbone(copy.deepcopy(splits.backbone))
+    ratios = layer_ratios(spec, len(layer_stats(model)))
     resume = store.load_checkpoint(name, run.fingerprint) if store is not None else None
     if resume is not None:
         model.load_state_dict(resume["model"])
@@ -211,6 +249,7 @@ def train_run(
     phase = resume["phase"] if resume else "train"
     history: list[dict] = list(resume["prior"]) if resume else []
     soft_alphas = resume.get("soft_alphas") if resume else None
+    soft = budget.get("soft", budget["total"])  # epochs before hardening
     try:
         if phase == "train":
             history += fit(
@@ -219,6 +258,7 @@ def train_run(
                 train_cfg,
                 spec.seed,
                 gates=gates,
+                epochs=soft,
                 label=name,
                 on_epoch=on_epoch_for("train", [], {}) if on_epoch_for else None,
                 resume=resume["loop"] if resume else None,
@@ -231,14 +271,14 @@ def train_run(
             }
             history.append(harden(model, data, train_cfg, gates, label=name))
             save("finetune", list(history), None, soft_alphas=soft_alphas)
-        if gates and gates.finetune_epochs:
+        if gates and budget["finetune"]:
             history += fit(
                 model,
                 data,
                 train_cfg,
                 spec.seed + 1,
-                epochs=gates.finetune_epochs,
-                first_epoch=train_cfg.epochs + 1,
+                epochs=budget["finetune"],
+                first_epoch=soft + 1,
                 phase="finetune",
                 label=name,
                 on_epoch=(
@@ -251,7 +291,8 @@ def train_run(
     except DivergedError as exc:
         log.error("%s", exc)
         history += exc.history  # the phase's epochs up to the one that diverged
-        return _failed(run, spec, splits, str(exc), history, train_cfg, gates, device)
+        config = approach_fields(spec, budget, ratios, source, None)
+        return failed_record(run, spec, splits, str(exc), history, train_cfg, gates, device, config)
 
     test = evaluate_metrics(
         model, data.x_test, data.y_test, train_cfg.eval_batch_size, train_cfg.amp, data.topk
@@ -264,11 +305,21 @@ def train_run(
     )
     history, timing = split_timing(history)
     last = history[-1]
+    share = linear_share(last["gating"])
     meta = run_meta(
         name,
         COMPLETE,
-        result_metrics(last, test, linear_share(last["gating"]), train_time),
-        _identity(run, spec, splits, train_cfg, gates, asdict(measure), device),
+        result_metrics(last, test, share, train_time),
+        _identity(
+            run,
+            spec,
+            splits,
+            train_cfg,
+            gates,
+            asdict(measure),
+            device,
+            approach_fields(spec, budget, ratios, source, share),
+        ),
         eff,
         **({"gates_before_hardening": soft_alphas} if soft_alphas else {}),
     )
@@ -283,6 +334,25 @@ def train_run(
     )
 
 
+def approach_fields(
+    spec: RunSpec,
+    budget: Mapping[str, int],
+    ratios: list[float] | None,
+    source: Mapping[str, str] | None,
+    share: float | None,
+) -> dict[str, Any]:
+    """meta.json `config` fields of the approach: linear ratio, per-layer ratios, epochs,
+    and a matched run's gated run (its ratio is the realised share, `share`)."""
+    ratio = {"fixed": spec.ratio, "matched": share}.get(spec.approach)
+    return {
+        "linear_ratio": ratio,
+        "layer_ratios": ratios,
+        "epochs_budget": dict(budget),
+        "epochs_total": budget["total"],
+        **({"source_run": source["run"]} if source else {}),
+    }
+
+
 def _identity(
     run: RunId,
     spec: RunSpec,
@@ -291,8 +361,10 @@ def _identity(
     gates: GateConfig | None,
     measure: Mapping[str, Any],
     device: torch.device,
+    approach: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The meta.json fields that say what the run is: fingerprint, settings, config."""
+    """The meta.json fields that say what the run is: fingerprint, settings, config
+    (`approach`: its fields from `_config`)."""
     return {
         "fingerprint": run.fingerprint,
         "settings": run.settings,
@@ -303,7 +375,7 @@ def _identity(
             "model": run.settings["model"],
             "approach": spec.approach,
             "spec": spec.settings(),
-            "linear_ratio": spec.ratio if spec.approach == "fixed" else None,
+            **approach,
             "pattern": spec.pattern if spec.approach != "gating" else None,
             "schedule_name": spec.schedule_name or None,
             "schedule": spec.settings()["schedule"],
@@ -328,9 +400,10 @@ def _identity(
     }
 
 
-def _failed(run, spec, splits, error, history, train_cfg, gates, device) -> RunRecord:
+def failed_record(run, spec, splits, error, history, train_cfg, gates, device, config) -> RunRecord:
+    """A failed run's record: `error` says why; `config`: its `approach_fields`."""
     history, timing = split_timing(history)
-    identity = _identity(run, spec, splits, train_cfg, gates, {}, device)
+    identity = _identity(run, spec, splits, train_cfg, gates, {}, device, config)
     meta = run_meta(run.name, FAILED, {}, identity, error=error)
     return RunRecord(run.name, history, meta, timing={"epochs": timing})
 

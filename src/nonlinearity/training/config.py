@@ -9,6 +9,7 @@ from typing import Any, Literal, get_args
 import torch
 
 from ..device import check_device, resolve_device
+from ..errors import ConfigError
 from ..params import parse, setting
 
 Optimizer = Literal["adam", "adamw", "sgd"]
@@ -59,8 +60,30 @@ class GateConfig:
     sparsity_weight: float = setting(0.0, ge=0)  # weight of |mean(alpha) - sparsity_target|
     harden_threshold: float = setting(0.5, ge=0, le=1)  # alpha >= threshold stays nonlinear
     harden_budget: float | None = setting(None, ge=0, le=1)  # else: share kept per layer (top-k)
-    finetune_epochs: int = setting(0, ge=0)  # epochs after hardening
+    finetune_epochs: int = setting(0, ge=0)  # of training.epochs, those after hardening
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None, prefix: str = "gating") -> GateConfig:
         return parse(cls, params, prefix)
+
+
+def epochs_budget(epochs: int, gates: GateConfig | None, where: str = "gating") -> dict[str, int]:
+    """A run's epochs by phase; every trained run has `training.epochs` in all.
+
+        fixed, layer-wise, matched:  {"train": E, "total": E}
+        gated:                       {"soft": E - f, "finetune": f, "total": E}
+
+    with E = `training.epochs` and f = the variant's `finetune_epochs`: the soft
+    phase, then hardening, then f fine-tune epochs (numbered on). A gated run needs
+    one soft epoch at least; `where` names the variant in the error.
+    """
+    if gates is None:
+        return {"train": epochs, "total": epochs}
+    f = gates.finetune_epochs
+    if f >= epochs:
+        raise ConfigError(
+            f"{where}.finetune_epochs = {f} is invalid: a gated run trains training.epochs = "
+            f"{epochs} in all (soft epochs, then finetune_epochs after hardening) and needs a "
+            f"soft epoch; valid: 0..{epochs - 1}"
+        )
+    return {"soft": epochs - f, "finetune": f, "total": epochs}
