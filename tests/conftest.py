@@ -20,16 +20,13 @@ TINY_MODEL = {"name": "mlp", "hidden_sizes": [32, 32, 32], "activation": "relu"}
 TINY_TRAINING = {"epochs": 2, "batch_size": 64, "lr": 5e-3, "device": "cpu"}
 TINY_MEASURE = {"latency_batch_size": 8, "min_run_time_s": 0.01}
 
-# The runs of the sweep in conf/base/parameters_train_*.yml, by namespace.
+# The runs of the sweep in conf/base/parameters_train_*.yml, by namespace, in sweep order.
+SEEDS = (0, 1, 2)
 DEFAULT_RUNS = [
-    "fixed_0_s0",
-    "fixed_25_s0",
-    "fixed_50_s0",
-    "fixed_75_s0",
-    "fixed_100_s0",
-    "layerwise-low_to_high_s0",
-    "layerwise-high_to_low_s0",
-    "gated-base_s0",
+    *(f"fixed_{r}_s{s}" for r in (0, 25, 50, 75, 100) for s in SEEDS),
+    *(f"layerwise-{n}_s{s}" for n in ("low_to_high", "high_to_low") for s in SEEDS),
+    *(f"gated-base_s{s}" for s in SEEDS),
+    *(f"matched-base_s{s}" for s in SEEDS),
 ]
 # The latency block of meta.json (guide §5.2 plus what the issue asks for).
 LATENCY_KEYS = {

@@ -10,17 +10,15 @@ from kedro.framework.startup import bootstrap_project
 
 from nonlinearity.cli import colon_params, conf_parameters, fit_params, fit_to_lists
 from nonlinearity.errors import ConfigError
-from tests.conftest import scratch_project
+from tests.conftest import DEFAULT_RUNS, scratch_project
 from tests.test_run import _files, _kedro
 
 PIPELINES = (
     "__default__, activation_analysis, benchmark, data_prep, pruning, reporting, "
     "train_fixed, train_gated"
 )
-RUNS = (
-    "fixed_0_s0, fixed_100_s0, fixed_25_s0, fixed_50_s0, fixed_75_s0, gated-base_s0, "
-    "layerwise-high_to_low_s0, layerwise-low_to_high_s0"
-)
+RUNS = ", ".join(sorted(DEFAULT_RUNS))
+GATED = ", ".join(sorted(r for r in DEFAULT_RUNS if r.startswith(("gated-", "matched-"))))
 
 
 @pytest.fixture
@@ -48,12 +46,12 @@ def _one_line_error(project, *args: str) -> str:
         ),
         (
             ["--namespaces=fixed_0"],
-            "namespace 'fixed_0' is not in pipeline '__default__' (did you mean 'fixed_0_s0'?); "
+            "namespace 'fixed_0' is not in pipeline '__default__' (did you mean 'fixed_0_s2'?); "
             f"valid: {RUNS}",
         ),
         (
             ["--pipelines=train_gated", "--namespaces=nosuch"],
-            "namespace 'nosuch' is not in pipeline 'train_gated'; valid: gated-base_s0",
+            f"namespace 'nosuch' is not in pipeline 'train_gated'; valid: {GATED}",
         ),
     ],
     ids=["pipeline", "pipelines", "namespaces", "namespaces-of-pipeline"],

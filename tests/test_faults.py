@@ -43,6 +43,7 @@ model: {hidden_sizes: [32, 32, 32]}
 training: {epochs: 1, device: cpu}
 measure: {latency_batch_size: 8, min_run_time_s: 0.01}
 benchmark: {min_run_time_s: 0.01, train_steps: 2, compare_rounds: 2}
+train_gated: {variants: {base: {finetune_epochs: 0}}}
 """
 SUMMARY = (
     "{} runs: {} trained, {} skipped (complete record, same fingerprint; "
@@ -269,21 +270,32 @@ def reported(after, tmp_path_factory) -> dict[str, tuple]:
     return {**out, "broken": (broken, torn, bare)}
 
 
+COLLAPSED = (
+    "run",
+    "--pipeline=train_fixed",
+    "--namespaces=layerwise-low_to_high_s0,layerwise-high_to_low_s1,fixed_50_s0",
+    "--params=model.hidden_sizes=[32]",  # one activation layer
+)
+
+
 @pytest.fixture(scope="module")
 def stopped(template, tmp_path_factory) -> dict[str, tuple[Path, Done, dict]]:
     """Commands that must stop before anything runs, run at the same time. `stale`: training
     on a model input that data_prep made with data.split_seed=7 (in-process: saves ~8 s);
-    `typo` and `stray`: unknown keys in --params. Each: (project, result, the project's
-    data/ before the command)."""
+    `typo` and `stray`: unknown keys in --params; and `collapsed`, which must not stop:
+    layer-wise runs on a one-layer model (`COLLAPSED`). Each: (project, result, the
+    project's data/ before the command)."""
     root = tmp_path_factory.mktemp("stopped")
     stale, keys = _copy(template, root / "stale"), _copy(template, root / "keys")
+    collapsed = _copy(template, root / "collapsed")
     with _session(stale, data={"split_seed": 7}) as session:
         session.run(pipeline_names=["data_prep"])
-    before = {p: _snapshot(p / "data") for p in (stale, keys)}
+    before = {p: _snapshot(p / "data") for p in (stale, keys, collapsed)}
     jobs = {
         "stale": (stale, "run", "--pipeline=train_fixed", "--namespaces=fixed_50_s0"),
         "typo": (keys, "run", "--params=trainng.epochs=1"),
         "stray": (keys, "run", "--params=ratio=1.5"),
+        "collapsed": (collapsed, *COLLAPSED),
     }
     done = _together(*jobs.values())
     return {k: (jobs[k][0], d, before[jobs[k][0]]) for k, d in zip(jobs, done, strict=True)}
@@ -488,3 +500,24 @@ def test_unknown_keys_stop_with_one_line(stopped):
     )
     assert stray.stderr.strip() == f"Error: ratio is not a setting; valid: {TOP_LEVEL}"
     assert _snapshot(project / "data") == before  # nothing under data/ written
+
+
+# --- 8. layer-wise schedules that are fixed runs on this model ---------------------------------
+def test_schedules_that_collapse_are_refused_in_one_line_and_the_rest_runs(stopped):
+    project, done, before = stopped["collapsed"]
+    assert done.rc == 0, done
+    warning = (
+        "layerwise low_to_high, high_to_low: digits · mlp has 1 activation layer, so each is "
+        "fixed 50 % (the same masks): not trained"
+    )
+    assert done.messages.count(warning) == 1
+    assert not [m for m in done.messages if m.startswith("layerwise") and m != warning]
+    assert (
+        SUMMARY.format(3, 1, 0, 0) + ", 2 not trained (layer-wise runs that are fixed runs on "
+        "this model)"
+    ) in done.messages
+    (name,) = _names(project)  # the fixed run only; nothing of the layer-wise ones
+    assert name.startswith("digits_mlp_fixed_50_s0_c")
+    assert _meta(project, name)["settings"]["model"]["hidden_sizes"] == [32]
+    written = set(_snapshot(project / "data")) - set(before)
+    assert all(f.startswith(f"07_model_output/runs/{name}/") for f in written), written

@@ -21,11 +21,17 @@ from nonlinearity.reporting import FIGURES
 from tests.conftest import DEFAULT_RUNS, LATENCY_KEYS, REPO, scratch_project
 
 FAST = {
-    "training": {"epochs": 1},
+    "training": {"epochs": 2},
     "measure": {"latency_batch_size": 8, "min_run_time_s": 0.01},
     "model": {"hidden_sizes": [32, 32, 32]},
     "benchmark": {"min_run_time_s": 0.01, "train_steps": 2, "compare_rounds": 2},
+    "train_gated": {"variants": {"base": {"finetune_epochs": 1}}},
+    "pruning": {"finetune_epochs": 1},
 }
+SUMMARY = (
+    "{} runs: {} trained, {} skipped (complete record, same fingerprint; "
+    "--params=rerun=true trains them again), {} failed"
+)
 
 
 @pytest.fixture
@@ -44,88 +50,140 @@ def _run(runs: Path, key: str) -> Path:
     return found
 
 
-def test_default_pipeline_session(project):
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project, runtime_params=FAST) as session:
-        session.run()
-    runs = project / "data" / "07_model_output" / "runs"
+def _json(path: Path):
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def studied(tmp_path_factory) -> Path:
+    """A scratch project after `kedro run` (the default pipeline, tiny settings)."""
+    project = scratch_project(tmp_path_factory.mktemp("studied"))
+    cwd = Path.cwd()
+    os.chdir(project)
+    try:
+        bootstrap_project(project)
+        with KedroSession.create(project_path=project, runtime_params=FAST) as session:
+            session.run()
+    finally:
+        os.chdir(cwd)
+    return project
+
+
+PRUNED = [f"pruned-{k}" for k in DEFAULT_RUNS if k.startswith(("fixed_0_", "gated-"))]
+
+
+def test_default_pipeline_session(studied):
+    """`kedro run`: the sweep (three seeds, matched runs), then activation analysis, pruning
+    of the all-ReLU and gated runs, the benchmark and the report."""
+    runs = studied / "data" / "07_model_output" / "runs"
     assert sorted(p.name.rsplit("_c", 1)[0] for p in runs.iterdir()) == sorted(
-        f"digits_mlp_{r}" for r in DEFAULT_RUNS
+        f"digits_mlp_{r}" for r in DEFAULT_RUNS + PRUNED
     )
-    meta = json.loads((_run(runs, "fixed_50_s0") / "meta.json").read_text())
-    assert meta["config"]["approach"] == "fixed" and meta["config"]["training"]["epochs"] == 1
+    meta = _json(_run(runs, "fixed_50_s0") / "meta.json")
+    assert meta["config"]["approach"] == "fixed" and meta["config"]["training"]["epochs"] == 2
+    assert meta["config"]["epochs_budget"] == {"train": 2, "total": 2}
     assert meta["status"] == "complete" and meta["nonlinear_units"] == 48
     assert meta["settings"]["data"]["split_seed"] == 0 and len(meta["fingerprint"]) == 64
     assert meta["provenance"]["model_input"] and meta["provenance"]["torch"]
     assert set(meta["latency"]) >= LATENCY_KEYS
     gated_dir = _run(runs, "gated-base_s0")
-    gated = json.loads((gated_dir / "history.json").read_text())
-    assert [r["epoch"] for r in gated] == [1, "hardened", 2, 3, 4]  # 3 fine-tune epochs by default
-    assert sorted(p.name for p in gated_dir.iterdir()) == [
+    gated = _json(gated_dir / "history.json")
+    assert [r["epoch"] for r in gated] == [1, "hardened", 2]  # training.epochs in all
+    assert _json(gated_dir / "meta.json")["config"]["epochs_budget"] == {
+        "soft": 1,
+        "finetune": 1,
+        "total": 2,
+    }
+    assert {p.name for p in gated_dir.iterdir()} >= {
         "history.json",
         "meta.json",
         "model.safetensors",
         "timing.json",
-    ]
-    reporting = project / "data" / "08_reporting"  # the default pipeline ends with the report
+    }
+    for seed in (0, 1, 2):  # each matched run: its gated run's hardened shares, per layer
+        source = _run(runs, f"gated-base_s{seed}")
+        matched = _json(_run(runs, f"matched-base_s{seed}") / "meta.json")["config"]
+        (hardened,) = [r for r in _json(source / "history.json") if r["epoch"] == "hardened"]
+        assert matched["approach"] == "matched" and matched["source_run"] == source.name
+        assert matched["layer_ratios"] == [1 - s["alpha_mean"] for s in hardened["gating"]]
+
+    for key in DEFAULT_RUNS:  # activation statistics of every run of the sweep
+        stats = _json(_run(runs, key) / "activation_stats.json")
+        assert stats["samples"] == stats["split_samples"] == 144 and stats["split"] == "val"
+        assert stats["sample_class_counts"] == stats["split_class_counts"]
+        assert list(stats["layers"]) == ["act0", "act1", "act2"]
+    stats = _json(gated_dir / "activation_stats.json")
+    final_gates = [s["alpha_mean"] for s in gated[-1]["gating"]]  # the model as saved
+    assert [v["gating_alpha_mean"] for v in stats["layers"].values()] == final_gates
+    layers = pd.read_csv(_run(runs, "fixed_0_s0") / "activation_layers.csv")
+    assert list(layers.layer_idx) == [0, 1, 2] and (layers.num_features == 32).all()
+    for pruned_key in PRUNED:
+        pruned = _run(runs, pruned_key)
+        source = _run(runs, pruned_key.removeprefix("pruned-"))
+        meta = _json(pruned / "meta.json")
+        assert meta["config"]["approach"] == "pruning" and meta["config"]["source_run"] == (
+            source.name
+        )
+        assert meta["config"]["epochs_budget"] == {"source": 2, "finetune": 1, "total": 3}
+        assert meta["folding"]["exact"] and meta["folding"]["max_rel_diff"] < 1e-4
+        history = _json(pruned / "history.json")
+        stages = [r["phase"] for r in history if r["epoch"] == "post_prune"]
+        assert stages == ["before_pruning", "pruned", "finetuned"]
+        decisions = pd.read_csv(pruned / "pruning_decisions.csv")
+        assert set(decisions.decision) <= {"linear", "nonlinear", "dead"} and len(decisions) == 96
+        assert not list(pruned.glob("activation_*"))  # pruned runs are not analysed again
+
+    table = pd.read_csv(studied / "data" / "08_reporting" / "benchmark.csv")
+    assert sorted(table.run) == sorted(p.name for p in runs.iterdir())
+    unpruned = table[~table.run.str.contains("_pruned-")]
+    assert len(unpruned) == 27 and (unpruned.flops_total == 2 * (64 * 32 + 2 * 32 * 32 + 320)).all()
+    reporting = studied / "data" / "08_reporting"  # the default pipeline ends with the report
     report = (reporting / "report.md").read_text()
-    assert "**digits · mlp**" in report and "## 4. Cross-domain consistency" in report
+    assert "digits · mlp" in report
     figures = sorted(p.stem for p in (reporting / "figures").glob("*.png"))
     assert figures == sorted(FIGURES)
     summary = pd.read_parquet(reporting / "analysis_summary.parquet")
     assert sorted(summary.run) == sorted(p.name for p in runs.iterdir())
 
-    with KedroSession.create(project_path=project) as session:
+    with KedroSession.create(project_path=studied) as session:
         catalog = session.load_context().catalog
         model = catalog.load("models")[_run(runs, "layerwise-low_to_high_s0").name]()
         linear = [32 - m.n_nonlinear for m in (model.act0, model.act1, model.act2)]
         assert linear == [6, 16, 26]  # round(32 x {0.2, 0.5, 0.8})
         assert f"{_run(runs, 'fixed_0_s0').name}/history" in catalog.load("runs")
-
-    with KedroSession.create(project_path=project, runtime_params=FAST) as session:
-        session.run(pipeline_names=["benchmark"])
-    table = pd.read_csv(project / "data" / "08_reporting" / "benchmark.csv")
-    assert sorted(table.run) == sorted(p.name for p in runs.iterdir())
-    assert (table.flops_total == 2 * (64 * 32 + 2 * 32 * 32 + 32 * 10)).all()
-    assert (table.set_index("run").loc[_run(runs, "fixed_0_s0").name, "latency_ratio_b256"]) == 1.0
-    assert (table.p50_ms_b1 > 0).all() and table.energy_j_per_sample_b1.isna().all()  # no GPU
-    meta = json.loads((_run(runs, "fixed_50_s0") / "meta.json").read_text())
-    assert set(meta["latency"]["by_batch_size"]) == {"1", "256"}
-    assert meta["latency"]["batch_size"] == 256 and meta["benchmark"]["nonlinear_units"] == 48
-
-    # activation_analysis, then pruning, of the ReLU run and the gated run
-    picked = ["fixed_0_s0", "gated-base_s0"]
-    prune = {**FAST, "pruning": {"finetune_epochs": 1}, "select": "*_fixed_0_s0_*|*gated-base*"}
-    with KedroSession.create(project_path=project, runtime_params=prune) as session:
-        session.run(pipeline_names=["activation_analysis"])
-    with KedroSession.create(project_path=project, runtime_params=prune) as session:
-        session.run(pipeline_names=["pruning"])
-    stats = json.loads((gated_dir / "activation_stats.json").read_text())
-    assert list(stats["layers"]) == ["act0", "act1", "act2"] and stats["samples"] == 144
-    final_gates = [s["alpha_mean"] for s in gated[-1]["gating"]]  # the model as saved
-    assert [v["gating_alpha_mean"] for v in stats["layers"].values()] == final_gates
-    layers = pd.read_csv(_run(runs, "fixed_0_s0") / "activation_layers.csv")
-    assert list(layers.layer_idx) == [0, 1, 2] and (layers.num_features == 32).all()
-    assert not list(_run(runs, "fixed_50_s0").glob("activation_*"))  # not selected
-    for source in picked:
-        pruned = _run(runs, f"pruned-{source}")
-        meta = json.loads((pruned / "meta.json").read_text())
-        assert meta["config"]["approach"] == "pruning"
-        assert meta["config"]["source_run"] == _run(runs, source).name
-        assert meta["folding"]["exact"] and meta["folding"]["max_rel_diff"] < 1e-4
-        history = json.loads((pruned / "history.json").read_text())
-        stages = [r["phase"] for r in history if r["epoch"] == "post_prune"]
-        assert stages == ["before_pruning", "pruned", "finetuned"]
-        decisions = pd.read_csv(pruned / "pruning_decisions.csv")
-        assert set(decisions.decision) <= {"linear", "nonlinear", "dead"} and len(decisions) == 96
-    with KedroSession.create(project_path=project) as session:
-        catalog = session.load_context().catalog
         name = _run(runs, "pruned-gated-base_s0").name
         folded = catalog.load("folded_models")[name]()
         pruned = catalog.load("models")[name]()
         x = torch.randn(3, 1, 8, 8)
         assert folded(x).shape == (3, 10)
         torch.testing.assert_close(folded(x), pruned(x), rtol=1e-4, atol=1e-4)
+
+
+def test_a_second_run_skips_and_each_later_pipeline_runs_alone(studied, tmp_path, caplog):
+    """`kedro run` again trains nothing and prunes nothing; activation_analysis and pruning
+    each run alone on the runs `select` (and `pruning.sources`) pick (benchmark and
+    reporting alone: tests/test_faults.py)."""
+    project = shutil.copytree(studied, tmp_path / "p", symlinks=True)
+    runs = project / "data" / "07_model_output" / "runs"
+    before = {p.name for p in runs.iterdir()}
+    fixed_50 = _run(runs, "fixed_50_s0")
+    bootstrap_project(project)
+    with caplog.at_level("INFO"), KedroSession.create(project, runtime_params=FAST) as session:
+        session.run()
+    assert SUMMARY.format(27, 0, 27, 0) in caplog.messages
+    assert {p.name for p in runs.iterdir()} == before
+    assert [m for m in caplog.messages if "pruned-" in m and ": skipped" in m] != []
+
+    pruning = {"finetune_epochs": 1, "sources": ["fixed_50_s*"]}
+    one = {**FAST, "select": fixed_50.name, "pruning": pruning}
+    (fixed_50 / "activation_stats.json").unlink()
+    for name in ("activation_analysis", "pruning"):
+        with KedroSession.create(project, runtime_params=one) as session:
+            session.run(pipeline_names=[name])
+    assert (fixed_50 / "activation_stats.json").is_file()
+    pruned = _run(runs, "pruned-fixed_50_s0")
+    assert {p.name for p in runs.iterdir()} == before | {pruned.name}
+    assert _json(pruned / "meta.json")["config"]["source_run"] == fixed_50.name
 
 
 def test_benchmark_without_trained_runs_says_what_to_do(project):
@@ -189,14 +247,12 @@ def test_colon_params_parsing():
     assert colon_params(ctx, param, "") == {}
 
 
-def test_notebook_runs_on_the_catalog(project):
+def test_notebook_runs_on_the_catalog(studied, tmp_path):
     """The analysis notebook, executed headless on the runs of a tiny session."""
     nbclient = pytest.importorskip("nbclient")
     import nbformat
 
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project, runtime_params=FAST) as session:
-        session.run()
+    project = shutil.copytree(studied, tmp_path / "p", symlinks=True)
     shutil.copytree(REPO / "notebooks", project / "notebooks")
     nb = nbformat.read(project / "notebooks" / "nonlinearity_analysis.ipynb", as_version=4)
     client = nbclient.NotebookClient(
@@ -209,7 +265,7 @@ def test_notebook_runs_on_the_catalog(project):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs)
-    assert "8 runs, 1 settings" in text
+    assert f"{len(DEFAULT_RUNS) + len(PRUNED)} runs, 1 settings" in text
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 3  # the three figures
 

@@ -12,7 +12,7 @@ from kedro.framework.hooks import hook_impl
 from .errors import ConfigError, DataUnavailableError, NonlinearityError
 from .pipelines.sweep_config import registered_specs
 from .run.spec import sweep_specs
-from .run.validate import validate
+from .run.validate import collapsed_runs, validate
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +21,17 @@ class RunsFailedError(NonlinearityError):
     """Some runs of the sweep diverged; the others completed."""
 
 
+def _records(pipeline: Any) -> list[str]:
+    """The runs' record datasets that the pipeline writes (`<key>.record`), one per run."""
+    return sorted(o for o in pipeline.all_outputs() if o.endswith(".record"))
+
+
 class ValidateParamsHook:
-    """Bad input or missing inputs stop the run here, with one line, before anything runs."""
+    """Bad input or missing inputs stop the run here, with one line, before anything runs.
+
+    Layer-wise runs that are a fixed ratio on this model get one warning line: their
+    nodes will not train them (`run.validate.Collapsed`).
+    """
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
@@ -37,8 +46,11 @@ class ValidateParamsHook:
                 f"params change them (e.g. {changed!r}): edit conf/*/parameters_train_*.yml, "
                 f"or pick runs with --namespaces"
             )
+        collapsed = collapsed_runs(params)
+        if any(f"{k}.record" in _records(pipeline) for k in collapsed.runs):
+            log.warning("%s", collapsed.warning())
         inputs = pipeline.inputs()
-        if "params:select" in inputs:  # later pipelines: the stored runs they read exist
+        if "params:select" in inputs and not _records(pipeline):  # the stored runs exist
             from .run.select import select_runs
 
             select_runs(catalog.load("run_store"), params.get("select", "*"))
@@ -68,7 +80,8 @@ def _completed(meta: dict) -> float:
 
 
 class SweepSummaryHook:
-    """After a run: how many runs trained, were skipped or failed; failures end non-zero."""
+    """After a run: how many runs trained, were skipped, failed or were not trained (a
+    layer-wise schedule that is a fixed ratio on this model); failures end non-zero."""
 
     def __init__(self) -> None:
         self._started = 0.0
@@ -79,12 +92,16 @@ class SweepSummaryHook:
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        records = sorted(o for o in pipeline.all_outputs() if o.endswith(".record"))
+        records = _records(pipeline)
         if not records:
             return
         store = catalog.load("run_store")
-        trained, skipped, failed = [], [], []
+        collapsed = collapsed_runs(catalog.load("parameters")).runs
+        trained, skipped, failed, refused = [], [], [], []
         for dataset in records:  # one per run of the pipeline; its names, of any settings
+            if dataset.removesuffix(".record") in collapsed:
+                refused.append(dataset)
+                continue
             new = [(n, store.meta(n) or {}) for n in catalog.load(dataset)]
             new = [(n, m) for n, m in new if _completed(m) >= self._started]
             if not new:
@@ -97,11 +114,14 @@ class SweepSummaryHook:
                     trained.append(name)
         log.info(
             "%d runs: %d trained, %d skipped (complete record, same fingerprint; "
-            "--params=rerun=true trains them again), %d failed",
-            len(trained) + len(skipped) + len(failed),
+            "--params=rerun=true trains them again), %d failed%s",
+            len(trained) + len(skipped) + len(failed) + len(refused),
             len(trained),
             len(skipped),
             len(failed),
+            f", {len(refused)} not trained (layer-wise runs that are fixed runs on this model)"
+            if refused
+            else "",
         )
         if failed:
             raise RunsFailedError(

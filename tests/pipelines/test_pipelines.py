@@ -1,16 +1,18 @@
 """Pipelines on an in-memory catalog with SequentialRunner, on tiny settings."""
 
 import torch
+from kedro.framework.startup import bootstrap_project
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from nonlinearity.data import load_raw
+from nonlinearity.io import RunRecordDataset
 from nonlinearity.pipelines import data_prep
 from nonlinearity.pipelines.per_run import run_pipeline, sweep_pipeline
 from nonlinearity.run.spec import RunSpec
 from nonlinearity.run.store import RunStore
 from nonlinearity.run.train import load_model
-from tests.conftest import TINY_MEASURE, TINY_MODEL, TINY_TRAINING
+from tests.conftest import REPO, TINY_MEASURE, TINY_MODEL, TINY_TRAINING
 
 DATA = {"val_fraction": 0.1, "test_fraction": 0.2, "split_seed": 0}
 
@@ -84,3 +86,70 @@ def test_gated_run_reads_its_variant(digits_splits, tmp_path):
     record = out["gated-half_s0.record"].load()
     assert record.history[-1]["epoch"] == "hardened" and record.history[-1]["linear_ratio"] == 0.5
     assert record.meta["config"]["gating"]["l1"] == 0.5
+
+
+def test_a_matched_run_trains_after_its_gated_run(digits_splits, tmp_path):
+    """The matched node reads the gated run's record dataset, so it runs after it, and takes
+    the shares of the gated run these settings name."""
+    specs = [RunSpec("matched", variant="half"), RunSpec("gating", variant="half")]
+    pipe = sweep_pipeline(specs)
+    assert [n.name for n in pipe.nodes] == ["gated-half_s0.train", "matched-half_s0.train"]
+    variant = {"l1": 0.5, "harden_budget": 0.25, "finetune_epochs": 1}
+    store = RunStore(tmp_path)
+    catalog = _catalog(
+        digits_splits,
+        store,
+        model=TINY_MODEL,
+        training=TINY_TRAINING,
+        measure=TINY_MEASURE,
+        **{"train_gated.variants.half": variant},
+    )
+    for key in ("gated-half_s0", "matched-half_s0"):
+        catalog[f"{key}.record"] = RunRecordDataset(str(tmp_path), key=key)
+    out = SequentialRunner().run(pipe, catalog)
+    gated, matched = (out[f"{k}-half_s0.run_name"].load() for k in ("gated", "matched"))
+    assert store.names() == sorted([gated, matched])
+    meta = store.meta(matched)
+    assert meta["config"]["source_run"] == gated and meta["config"]["layer_ratios"] == [0.75] * 3
+
+
+def test_a_collapsed_layerwise_node_trains_nothing(digits_splits, tmp_path):
+    store = RunStore(tmp_path)
+    catalog = _catalog(
+        digits_splits,
+        store,
+        model={**TINY_MODEL, "hidden_sizes": [32]},  # one activation layer
+        training=TINY_TRAINING,
+        measure=TINY_MEASURE,
+        **{"train_fixed.layerwise": {"schedules": {"low_to_high": [0.2, 0.8]}}},
+    )
+    catalog["layerwise-low_to_high_s0.record"] = RunRecordDataset(str(tmp_path), "*")
+    pipe = run_pipeline(RunSpec("layerwise", schedule_name="low_to_high"))
+    out = SequentialRunner().run(pipe, catalog)
+    assert out["layerwise-low_to_high_s0.run_name"].load() == ""
+    assert not tmp_path.joinpath("runs").exists() and not tmp_path.joinpath("partial").exists()
+
+
+def test_default_pipeline_is_the_whole_study_in_order():
+    """data_prep -> training (matched after gated) -> activation_analysis -> pruning ->
+    benchmark -> reporting, by dataset dependencies."""
+    bootstrap_project(REPO)
+    from nonlinearity.pipeline_registry import register_pipelines
+
+    pipelines = register_pipelines()
+    default = pipelines["__default__"]
+
+    def before(node: str) -> set[str]:
+        return {n.name for n in default.to_nodes(node).nodes} - {node}
+
+    trains = {n.name for n in default.nodes if n.name.endswith(".train")}
+    assert len(trains) == 27
+    assert {"split_data", "prepare_model_input", "gated-base_s1.train"} <= before(
+        "matched-base_s1.train"
+    )
+    assert trains <= before("analyse_runs")
+    assert "analyse_runs" in before("prune_runs") and "prune_runs" in before("benchmark_runs")
+    reporting = {n.name for n in pipelines["reporting"].nodes}
+    assert all("benchmark_runs" in before(n) for n in reporting)
+    for alone in ("activation_analysis", "pruning", "benchmark", "reporting"):
+        assert not any(i.endswith(".run_name") for i in pipelines[alone].inputs())

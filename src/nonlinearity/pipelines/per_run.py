@@ -1,9 +1,12 @@
 """One node per run of the sweep, namespaced by the run's key.
 
 A training run is the node `<key>.train`: model input and params in, the run's
-record out (`<key>.record`, written atomically into the run store), so a parallel
-runner can spread runs over workers and `--namespaces` picks runs. The node gets
-the store (`run_store`) to skip runs already complete and resume interrupted ones.
+record out (`<key>.record`, written atomically into the run store) and its name
+(`<key>.run_name`, in memory: which stored run the later pipelines of `__default__`
+act on; "" for a run not trained), so a parallel runner can spread runs over
+workers and `--namespaces` picks runs. The node gets the store (`run_store`) to skip
+runs already complete and resume interrupted ones. A matched run's node also reads
+its gated run's record, so it runs after it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from kedro.pipeline import Pipeline, node
 
 from ..data import Splits
+from ..run.matched import train_matched
 from ..run.record import RunRecord
 from ..run.spec import RunSpec, resolve_spec
 from ..run.store import RunStore
@@ -33,15 +37,16 @@ def train(
     approach_params: dict[str, Any] | None = None,
     *,
     spec: RunSpec,
-) -> RunRecord:
-    """Train and measure one run (or skip it: a complete record with its fingerprint exists).
+) -> tuple[RunRecord, str]:
+    """Train and measure one run (or skip it: a complete record with its fingerprint exists)
+    -> (its record, its name; "" when it is not trained).
 
     `approach_params` is the gate variant (gating) or the layerwise section (layerwise).
     """
     gate_params = approach_params if spec.approach == "gating" else None
     if spec.approach == "layerwise":
         spec = resolve_spec(spec, approach_params)
-    return train_run(
+    record = train_run(
         splits,
         model_params,
         train_params,
@@ -52,6 +57,42 @@ def train(
         store,
         bool(rerun),
     )
+    return record, _name(record)
+
+
+def matched(
+    splits: Splits,
+    store: RunStore,
+    data_params: dict[str, Any],
+    model_params: dict[str, Any],
+    train_params: dict[str, Any],
+    measure_params: dict[str, Any],
+    rerun: bool,
+    gate_params: dict[str, Any],
+    gated_runs: list[str],
+    *,
+    spec: RunSpec,
+) -> tuple[RunRecord, str]:
+    """The matched run of a gated run (`run/matched.py`) -> (its record, its name).
+
+    `gated_runs` (the gated run's record) only orders this node after the gated run's.
+    """
+    record = train_matched(
+        splits,
+        model_params,
+        train_params,
+        spec,
+        gate_params,
+        measure_params,
+        data_params,
+        store,
+        bool(rerun),
+    )
+    return record, _name(record)
+
+
+def _name(record: RunRecord) -> str:
+    return "" if record.not_trained else record.name
 
 
 def bind(func, **kwargs):
@@ -61,14 +102,19 @@ def bind(func, **kwargs):
 
 def run_pipeline(spec: RunSpec) -> Pipeline:
     inputs = ["model_input", "run_store", *SHARED_PARAMS]
-    if spec.approach == "gating":
+    shared = {"model_input", "run_store"}
+    if spec.approach in ("gating", "matched"):
         inputs.append(f"params:train_gated.variants.{spec.variant}")
     elif spec.approach == "layerwise":
         inputs.append("params:train_fixed.layerwise")
+    if spec.approach == "matched":
+        inputs.append(f"{spec.source_key}.record")
+        shared.add(f"{spec.source_key}.record")
+    func = matched if spec.approach == "matched" else train
     return Pipeline(
-        [node(bind(train, spec=spec), inputs=inputs, outputs="record", name="train")],
+        [node(bind(func, spec=spec), inputs, ["record", "run_name"], name="train")],
         namespace=spec.key,
-        inputs={"model_input", "run_store"},
+        inputs=shared,
         parameters={i for i in inputs if i.startswith("params:")},
     )
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...analysis import AnalysisConfig, analyse
-from ...run.select import inputs_of, select_runs
+from ...run.select import inputs_of, select_runs, sweep_runs
 from ...run.store import RunStore
 from ...run.train import load_model
 
@@ -15,11 +15,19 @@ log = logging.getLogger(__name__)
 
 
 def analyse_runs(
-    store: RunStore, model_inputs: dict[str, Callable], params: dict[str, Any], select: str
+    store: RunStore,
+    model_inputs: dict[str, Callable],
+    params: dict[str, Any],
+    select: str,
+    *runs: str,
 ) -> tuple[dict, dict]:
-    """Every selected stored run -> `{<run>/activation_stats: json}`, `{<run>/activation_*: df}`."""
+    """Every selected stored run -> `{<run>/activation_stats: json}`, `{<run>/activation_*: df}`.
+
+    `runs`: the sweep's run names (`__default__`): only those; none: every selected run.
+    """
     cfg = AnalysisConfig.from_params(params)
-    inputs = inputs_of(store, select_runs(store, select), model_inputs)
+    names = select_runs(store, select, among=sweep_runs(runs))
+    inputs = inputs_of(store, names, model_inputs)
     stats_out, tables_out = {}, {}
     for name, splits in inputs.items():
         neurons, layers, stats = analyse(load_model(store, name), splits, cfg, name)
