@@ -208,27 +208,25 @@ def train_run(
     budget = epochs_budget(train_cfg.epochs, gates)
     check_model_input(splits, model_params, data_params)
     run = identify(splits, model_params, data_params, train_cfg, spec, gates, source)
-    kind = "image" if splits.kind == "features" else splits.kind
-    if spec.approach == "layerwise":
-        layers = activation_layers(splits.model_input_shape, splits.num_classes, model_params, kind)
-        ratio = collapsed_ratio(spec, layers)
-        if ratio is not None:
-            each = "its 1 activation layer" if layers == 1 else f"all {layers} activation layers"
-            why = f"its ratio is {100 * ratio:g} % on {each}"
-            log.info("%s: not trained: %s, so it is fixed %g %%", run.name, why, 100 * ratio)
-            return RunRecord(run.name, [], {"fingerprint": run.fingerprint}, not_trained=why)
     if store is not None and not rerun and store.complete(run.name, run.fingerprint):
         log.info("%s: skipped, its complete record has the same fingerprint", run.name)
         store.clear_partial(run.name)  # leftovers of a kill after the record was written
         return RunRecord(run.name, [], {"fingerprint": run.fingerprint}, skipped=True)
     name, device = run.name, train_cfg.resolve_device()
+    kind = "image" if splits.kind == "features" else splits.kind
     model, approach = build_for(
         splits.model_input_shape, splits.num_classes, model_params, spec, gates, kind
     )
+    layers = len(layer_stats(model))
+    if (ratio := collapsed_ratio(spec, layers)) is not None:  # never stored, so never skipped
+        each = "its 1 activation layer" if layers == 1 else f"all {layers} activation layers"
+        why = f"its ratio is {100 * ratio:g} % on {each}"
+        log.info("%s: not trained: %s, so it is fixed %g %%", name, why, 100 * ratio)
+        return RunRecord(name, [], {"fingerprint": run.fingerprint}, not_trained=why)
     if splits.kind == "features":  # train the head on the cached outputs of this backbone
         assert isinstance(model, BackboneHead)
         model.set_backbone(copy.deepcopy(splits.backbone))
-    ratios = layer_ratios(spec, len(layer_stats(model)))
+    ratios = layer_ratios(spec, layers)
     resume = store.load_checkpoint(name, run.fingerprint) if store is not None else None
     if resume is not None:
         model.load_state_dict(resume["model"])
