@@ -46,11 +46,11 @@ class ValidateParamsHook:
                 f"params change them (e.g. {changed!r}): edit conf/*/parameters_train_*.yml, "
                 f"or pick runs with --namespaces"
             )
-        collapsed = collapsed_runs(params)
-        if any(f"{k}.record" in _records(pipeline) for k in collapsed.runs):
+        records, collapsed = _records(pipeline), collapsed_runs(params)
+        if any(f"{k}.record" in records for k in collapsed.runs):
             log.warning("%s", collapsed.warning())
         inputs = pipeline.inputs()
-        if "params:select" in inputs and not _records(pipeline):  # the stored runs exist
+        if "params:select" in inputs and not records:  # later pipelines alone: runs exist
             from .run.select import select_runs
 
             select_runs(catalog.load("run_store"), params.get("select", "*"))
