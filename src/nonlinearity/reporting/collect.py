@@ -177,11 +177,17 @@ def shared_settings(meta: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def label_settings(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """Everything a run was made with but its seed: what seeds of one label must share."""
+    """Everything a run was made with but its seed: what seeds of one label must share.
+
+    A matched run's per-layer ratios come from its own seed's gated run, so they are
+    per seed too.
+    """
     s = dict(meta.get("settings") or {})
+    run = s.get("run") or {}
+    per_seed = ("seed", "schedule") if run.get("approach") == "matched" else ("seed",)
     return {
         **shared_settings(meta),
-        "run": {k: v for k, v in (s.get("run") or {}).items() if k != "seed"},
+        "run": {k: v for k, v in run.items() if k not in per_seed},
         "gating": s.get("gating"),
         "pruning": (meta.get("config") or {}).get("pruning"),
     }

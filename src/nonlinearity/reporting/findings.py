@@ -208,9 +208,7 @@ def speed_claim(setting: str, lat: pd.DataFrame) -> dict:
         label = pick.label.iloc[0]
         by_bs = pick[pick.label == label].sort_values("batch_size")
         parts.append(
-            f"unfolded, {label} takes "
-            + "; ".join(_speed(r) for _, r in by_bs.iterrows())
-            + " of the all-ReLU time"
+            f"unfolded, {label} takes " + "; ".join(_speed(r) for _, r in by_bs.iterrows())
         )
         numbers["unfolded"] = by_bs[_LAT_KEYS].to_dict(orient="records")
     folded = lat[lat.folded]
@@ -224,8 +222,8 @@ def speed_claim(setting: str, lat: pd.DataFrame) -> dict:
     verdict = numbers["unfolded"][-1]["verdict"] if "unfolded" in numbers else "not measured"
     r0 = lat.iloc[0]
     sentence = (
-        f"**{setting}**: " + "; ".join(parts) + f" ({_device(r0)}, interleaved rounds, "
-        "time ratio to the same-seed all-ReLU model with its 95 % CI)."
+        f"**{setting}**: " + "; ".join(parts) + f" ({_device(r0)}, interleaved rounds against "
+        "the same-seed all-ReLU model)."
     )
     return _claim("speed", setting, sentence, verdict, numbers, test)
 
@@ -238,11 +236,15 @@ def _speed(r: pd.Series) -> str:
     what = r.verdict if r.verdict != stats.NO_DIFFERENCE else "no measurable difference"
     low = "n/a" if r.ratio_low is None or pd.isna(r.ratio_low) else _ratio(r.ratio_low)
     high = "n/a" if r.ratio_high is None or pd.isna(r.ratio_high) else _ratio(r.ratio_high)
-    return f"{_ratio(r.ratio_mean)} at batch {r.batch_size} (CI {low}–{high}: {what})"
+    return (
+        f"{_ratio(r.ratio_mean)} the all-ReLU time at batch {r.batch_size} "
+        f"(95 % CI {low}–{high}: {what})"
+    )
 
 
 def _device(r: pd.Series) -> str:
-    threads = f", {int(r.threads)} threads" if pd.notna(r.threads) else ""
+    n = int(r.threads) if pd.notna(r.threads) else None
+    threads = "" if n is None else f", {n} thread{'s' if n != 1 else ''}"
     return f"{r.device}{threads}"
 
 
