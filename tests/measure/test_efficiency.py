@@ -9,8 +9,9 @@ from nonlinearity.layers import Approach, apply_approach
 from nonlinearity.measure import (
     flop_counts,
     gpu_energy,
-    interleaved_latency,
+    interleaved_rounds,
     latency,
+    latency_stats,
     linear_flops,
     nonlinear_units,
     param_counts,
@@ -69,7 +70,7 @@ def test_latency_statistics_are_consistent(monkeypatch):
     calls, times = zip(*timed, strict=True)
     assert len(timed) >= 5  # latency()'s floor
     assert len(set(calls)) == 1 and out["calls_timed"] == sum(calls)
-    assert out["batch_size"] == 16 and out["device"] == "cpu"
+    assert out["batch_size"] == 16 and out["device"] == "cpu" and out["method"] == "isolated"
     assert out["mean_latency_s"] == pytest.approx(statistics.fmean(times), rel=1e-12)
     assert 0 < min(times) <= out["p50_latency_s"] <= out["p90_latency_s"] <= max(times)
     assert out["samples_per_second"] == 16 / out["p50_latency_s"]
@@ -94,15 +95,73 @@ def test_flop_counter_matches_formula_and_splits_linear():
     assert counts == {"flops_total": expected, "flops_linear": expected}
 
 
-def test_train_throughput_and_interleaved_latency():
+def test_train_throughput_copies_the_model():
     mlp = build_mlp(MLPConfig(in_features=64, num_classes=10, hidden_sizes=[32]))
     before = [p.clone() for p in mlp.parameters()]
     out = train_throughput(mlp, (1, 8, 8), 10, torch.device("cpu"), batch_size=16, steps=3)
     assert out["train_samples_per_second"] > 0 and out["train_steps"] == 3
     assert all(torch.equal(a, b) for a, b in zip(before, mlp.parameters(), strict=True))  # a copy
-    other = build_mlp(MLPConfig(in_features=64, num_classes=10, hidden_sizes=[32]))
-    p50 = interleaved_latency({"a": mlp, "b": other}, torch.zeros(4, 1, 8, 8), rounds=3)
-    assert set(p50) == {"a", "b"} and all(v > 0 for v in p50.values())
+
+
+class Counted(nn.Module):
+    """Counts its forward calls, and the CPU threads torch had for each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.threads = set()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        self.threads.add(torch.get_num_threads())
+        return x * 2
+
+
+def test_interleaved_rounds_take_turns_after_warm_up(monkeypatch):
+    """Two warm-up blocks per model first; then every round times each model once, and
+    the recorded seconds are exactly those of each model's blocks, in round order."""
+    models = {"a": Counted().eval(), "b": Counted(), ("c", True): Counted().train()}
+    timed = []  # (model, calls, seconds per call) of each timed block
+    timeit = benchmark.Timer.timeit
+
+    def spy(self, number=1000000):
+        before = {k: m.calls for k, m in models.items()}
+        m = timeit(self, number)
+        (key,) = [k for k, mod in models.items() if mod.calls != before[k]]
+        timed.append((key, number, m.mean))
+        return m
+
+    monkeypatch.setattr(benchmark.Timer, "timeit", spy)
+    threads = torch.get_num_threads()
+    out = interleaved_rounds(models, torch.zeros(4, 3), rounds=5, block_s=0.002, threads=1)
+    warm, rounds = timed[: 2 * len(models)], timed[2 * len(models) :]
+    assert sorted(map(str, (k for k, _, _ in warm))) == sorted(map(str, [*models, *models]))
+    assert len(rounds) == 5 * len(models)
+    for i in range(5):  # each round: every model once, in a shuffled order
+        assert {k for k, _, _ in rounds[3 * i : 3 * i + 3]} == set(models)
+    for k in models:
+        mine = [(n, s) for key, n, s in rounds if key == k]
+        assert out.seconds[k] == [s for _, s in mine] and len(out.seconds[k]) == 5
+        assert {n for n, _ in mine} == {out.calls_per_block[k]} and out.calls_per_block[k] >= 1
+    assert not models["a"].training and models[("c", True)].training  # modes restored
+    assert all(m.threads == {1} for m in models.values())  # timed with `threads`
+    assert torch.get_num_threads() == threads  # and torch's own restored
+
+
+def test_latency_stats_of_blocks():
+    out = latency_stats([4e-3, 1e-3, 3e-3, 2e-3], 8, "cpu", 2, 40, "interleaved")
+    assert out == {
+        "mean_latency_s": pytest.approx(2.5e-3, rel=1e-12),
+        "p50_latency_s": pytest.approx(2.5e-3, rel=1e-12),  # the mean of the middle two
+        "p90_latency_s": pytest.approx(3.7e-3, rel=1e-12),
+        "samples_per_second": pytest.approx(8 / 2.5e-3, rel=1e-12),
+        "batch_size": 8,
+        "device": "cpu",
+        "threads": 2,
+        "calls_timed": 40,
+        "blocks": 4,
+        "method": "interleaved",
+    }
 
 
 def test_energy_is_absent_without_a_gpu():

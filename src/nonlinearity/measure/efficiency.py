@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+import statistics
+from collections.abc import Mapping, Sequence
 
 import psutil
 import torch
@@ -52,7 +53,8 @@ def latency(
 
     A warm-up picks the calls per block; then at least `blocks` blocks (5 when that
     many would take over 4 x `min_run_time`), and enough to fill `min_run_time`, are
-    timed. Statistics are over the per-call mean of each block.
+    timed. Statistics are over the per-call mean of each block. A model timed alone says
+    what it costs, not how it compares: ratios come from `interleaved_rounds`.
     """
     was_training = model.training
     model.eval()
@@ -66,19 +68,37 @@ def latency(
     # `blocks` blocks for the quantiles, but only 5 when the calls are slow (big conv nets)
     least = blocks if per_block * blocks <= 4 * min_run_time else 5
     n = max(least, math.ceil(min_run_time / max(per_block, 1e-9)))
-    times = torch.tensor([timer.timeit(number).mean for _ in range(n)], dtype=torch.float64)
+    times = [timer.timeit(number).mean for _ in range(n)]
     model.train(was_training)
-    bs = example.shape[0]
-    p50 = float(times.median())
+    return latency_stats(times, example.shape[0], example.device, threads, n * number, "isolated")
+
+
+def latency_stats(
+    seconds: Sequence[float],
+    batch_size: int,
+    device: torch.device | str,
+    threads: int,
+    calls_timed: int,
+    method: str,
+) -> dict:
+    """A latency record from per-call times of timed blocks (s): mean, p50, p90, samples/s.
+
+    `method` says how the blocks were timed: "isolated" (one model alone, `latency`; not
+    for comparisons) or "interleaved" (in rounds with other models, `interleaved_rounds`).
+    """
+    times = [float(t) for t in seconds]
+    p50 = statistics.median(times)  # of an even count: the mean of the middle two
     return {
-        "mean_latency_s": float(times.mean()),
+        "mean_latency_s": statistics.fmean(times),
         "p50_latency_s": p50,
-        "p90_latency_s": float(torch.quantile(times, 0.9)),
-        "samples_per_second": bs / p50,
-        "batch_size": int(bs),
-        "device": str(example.device),
+        "p90_latency_s": float(torch.quantile(torch.tensor(times, dtype=torch.float64), 0.9)),
+        "samples_per_second": batch_size / p50,
+        "batch_size": int(batch_size),
+        "device": str(device),
         "threads": threads,
-        "calls_timed": int(n * number),
+        "calls_timed": int(calls_timed),
+        "blocks": len(times),
+        "method": method,
     }
 
 

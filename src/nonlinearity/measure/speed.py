@@ -1,4 +1,4 @@
-"""Training throughput, interleaved latency comparison and GPU energy.
+"""Training throughput, interleaved timing rounds and GPU energy.
 
 All timing goes through `torch.utils.benchmark.Timer`, which synchronises CUDA
 around each timed block.
@@ -7,7 +7,9 @@ around each timed block.
 from __future__ import annotations
 
 import copy
-import statistics
+import random
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -17,8 +19,9 @@ from torch.utils import benchmark
 from .inputs import random_input
 
 
-def _timer(stmt: str, **env) -> benchmark.Timer:
-    return benchmark.Timer(stmt, globals=env, num_threads=torch.get_num_threads())
+def _timer(stmt: str, threads: int | None = None, **env) -> benchmark.Timer:
+    """A Timer that sets `threads` CPU threads while it times (None: torch's current)."""
+    return benchmark.Timer(stmt, globals=env, num_threads=threads or torch.get_num_threads())
 
 
 def train_throughput(
@@ -28,8 +31,10 @@ def train_throughput(
     device: torch.device,
     batch_size: int = 128,
     steps: int = 20,
+    threads: int | None = None,
 ) -> dict:
-    """Samples/s of Adam steps on a copy of the model, random data, after 3 warm-up steps."""
+    """Samples/s of Adam steps on a copy of the model, random data, after 3 warm-up steps,
+    with `threads` CPU threads (None: torch's current)."""
     m = copy.deepcopy(model).to(device).train()
     gen = torch.Generator(device=device).manual_seed(0)
     x = random_input(m, input_shape, batch_size, device, gen)
@@ -42,7 +47,7 @@ def train_throughput(
         loss.backward()
         opt.step()
 
-    timer = _timer("step()", step=step)
+    timer = _timer("step()", threads, step=step)
     timer.timeit(3)  # warm-up
     per_step = timer.timeit(steps).mean
     return {
@@ -52,27 +57,49 @@ def train_throughput(
     }
 
 
-@torch.no_grad()
-def interleaved_latency(
-    models: dict[str, nn.Module], example: torch.Tensor, rounds: int = 7, block_s: float = 0.02
-) -> dict[str, float]:
-    """Median forward time of each model over `rounds` rounds that take turns (s per call).
+@dataclass(frozen=True)
+class Rounds:
+    """Interleaved timing: each model's seconds per call in every round, and calls per block."""
 
-    Each round times one block of each model in turn, so drift of the machine hits all
-    models alike; comparisons made from these figures are fair to report as ratios.
+    seconds: dict[Hashable, list[float]]  # model -> [s per call in round 0, 1, ...]
+    calls_per_block: dict[Hashable, int]  # model -> forward calls timed in each round
+
+
+@torch.no_grad()
+def interleaved_rounds(
+    models: Mapping[Hashable, nn.Module],
+    example: torch.Tensor,
+    rounds: int = 10,
+    block_s: float = 0.02,
+    seed: int = 0,
+    threads: int | None = None,
+) -> Rounds:
+    """Forward time of each model (eval, `no_grad`) in `rounds` rounds that take turns.
+
+    Every model is first warmed up (3 calls, then about block_s / 4 of calls, whose mean
+    t_m sets its calls per block n_m = max(1, round(block_s / t_m))). Round i then times
+    one block of n_m calls of every model, in an order shuffled per round (seeded), and
+    `seconds[m][i]` is the per-call mean of that block. Drift of the machine and the
+    place in the order hit all models alike, and times from the same round are paired:
+    r_i = t_i / b_i is the round's ratio (`reporting.stats.ratio_interval`). The timer
+    runs with `threads` CPU threads (None: torch's current).
     """
-    timers = {}
-    for name, m in models.items():
-        m.eval()
-        timers[name] = _timer("m(x)", m=m, x=example)
+    modes = {k: m.training for k, m in models.items()}
+    timers = {k: _timer("m(x)", threads, m=m.eval(), x=example) for k, m in models.items()}
     number = {}
-    for name, timer in timers.items():  # warm-up, and calls per block of about `block_s`
-        number[name] = max(1, round(block_s / timer.timeit(5).mean))
-    times: dict[str, list[float]] = {n: [] for n in models}
+    for k, timer in timers.items():
+        first = timer.timeit(3).mean  # warm-up: allocations, caches, lazy init
+        per_call = timer.timeit(max(3, round(block_s / 4 / max(first, 1e-9)))).mean
+        number[k] = max(1, round(block_s / max(per_call, 1e-9)))
+    order, rng = list(timers), random.Random(seed)
+    seconds: dict[Hashable, list[float]] = {k: [] for k in timers}
     for _ in range(rounds):
-        for name, timer in timers.items():
-            times[name].append(timer.timeit(number[name]).mean)
-    return {name: statistics.median(t) for name, t in times.items()}
+        rng.shuffle(order)
+        for k in order:
+            seconds[k].append(timers[k].timeit(number[k]).mean)
+    for k, m in models.items():
+        m.train(modes[k])
+    return Rounds(seconds, number)
 
 
 def gpu_energy(fn, calls: int, device: torch.device) -> dict:

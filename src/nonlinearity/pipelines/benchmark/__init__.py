@@ -1,4 +1,5 @@
-"""benchmark: every trained run's efficiency, measured one way, into meta.json and one table."""
+"""benchmark: every trained run measured one way: into meta.json, `latency_comparison` and
+`benchmark_table`."""
 
 from .pipeline import create_pipeline
 
