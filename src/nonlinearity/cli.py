@@ -235,8 +235,33 @@ def _explain(exc: BaseException, kwargs: dict[str, Any]) -> NonlinearityError | 
     )
 
 
+# `--runner` names: Kedro's, with the project's ParallelRunner (a CPU thread budget per
+# worker) in place of Kedro's, and the Dask runner (`nonlinearity.runner`).
+RUNNERS = {
+    "SequentialRunner": "kedro.runner.SequentialRunner",
+    "ThreadRunner": "kedro.runner.ThreadRunner",
+    "ParallelRunner": "nonlinearity.runner.ParallelRunner",
+    "DaskRunner": "nonlinearity.runner.DaskRunner",
+}
+
+
+def runner_path(name: str | None) -> str | None:
+    """The class a `--runner` name stands for; a dotted path is taken as it is."""
+    if not name or "." in name:
+        return name
+    if name not in RUNNERS:
+        close = difflib.get_close_matches(name, list(RUNNERS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"--runner {name!r} is unknown{hint}; valid: {', '.join(RUNNERS)}, "
+            "or a runner's class path (my_package.MyRunner)"
+        )
+    return RUNNERS[name]
+
+
 def _run(**kwargs: Any) -> Any:
     try:
+        kwargs["runner"] = runner_path(kwargs.get("runner"))
         if kwargs.get("params"):
             kwargs["params"] = fit_params(
                 kwargs["params"], kwargs.get("env"), kwargs.get("conf_source")

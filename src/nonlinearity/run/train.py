@@ -27,6 +27,7 @@ from torch import nn
 
 from ..data import Splits, to_device
 from ..data.prepare import check_model_input, data_fingerprint, resolved_data
+from ..device import cpu_threads
 from ..layers import Approach, GatedActivation, apply_approach, gated_layers
 from ..layers.apply import find_activation_sites, layer_stats
 from ..measure import efficiency
@@ -44,8 +45,9 @@ from .store import RunStore
 
 log = logging.getLogger(__name__)
 
-# Settings that do not change what a run computes (where it checkpoints, which CUDA index).
-NOT_FINGERPRINTED = ("device", "checkpoint_every")
+# Settings that do not change what a run computes (where it checkpoints, which CUDA index,
+# how many CPU threads: those change float rounding, recorded in meta.json, not the result).
+NOT_FINGERPRINTED = ("device", "checkpoint_every", "threads")
 FOLDED = "folded.safetensors"  # a pruned run's folded model
 
 
@@ -202,8 +204,30 @@ def train_run(
     source: Mapping[str, str] | None = None,
 ) -> RunRecord:
     """Train and measure one run; returns its record (skipped when already stored, not
-    trained when it is another run in disguise). `source`: see `run_settings`."""
+    trained when it is another run in disguise). `source`: see `run_settings`.
+
+    On the CPU it computes with `training.threads` threads (None: the process's budget).
+    """
     train_cfg = TrainConfig.from_params(train_params)
+    with cpu_threads(train_cfg.threads):
+        return _train_run(
+            splits, model_params, train_cfg, spec, gate_params, measure_params, data_params,
+            store, rerun, source,
+        )  # fmt: skip
+
+
+def _train_run(
+    splits: Splits,
+    model_params: Mapping[str, Any],
+    train_cfg: TrainConfig,
+    spec: RunSpec,
+    gate_params: Mapping[str, Any] | None,
+    measure_params: Mapping[str, Any] | None,
+    data_params: Mapping[str, Any] | None,
+    store: RunStore | None,
+    rerun: bool,
+    source: Mapping[str, str] | None,
+) -> RunRecord:
     gates = GateConfig.from_params(gate_params) if spec.approach == "gating" else None
     budget = epochs_budget(train_cfg.epochs, gates)
     check_model_input(splits, model_params, data_params)

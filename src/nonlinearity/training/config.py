@@ -36,6 +36,8 @@ class TrainConfig:
     amp: bool = False  # bfloat16 autocast
     compile: bool = False  # torch.compile the model for training
     checkpoint_every: int = setting(1, ge=0)  # epochs between checkpoints; 0: none
+    # CPU threads of a run; None: the worker's budget (cores / workers; all cores when sequential)
+    threads: int | None = setting(None, ge=1)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> TrainConfig:
