@@ -106,12 +106,12 @@ class Done:
 class Kedro:
     """`kedro <args>` started in `project`, in its own process group."""
 
-    def __init__(self, project: Path, *args: str) -> None:
+    def __init__(self, project: Path, *args: str, env: dict | None = None) -> None:
         self.out, self.err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [str(KEDRO), *args],
             cwd=project,
-            env=ENV,
+            env=env or ENV,
             stdout=self.out,
             stderr=self.err,
             start_new_session=True,

@@ -23,7 +23,7 @@ TOP = (
 )
 TRAINING = (
     "valid: amp, batch_size, checkpoint_every, compile, device, epochs, eval_batch_size, "
-    "lr, momentum, optimizer, scheduler, weight_decay"
+    "lr, momentum, optimizer, scheduler, threads, weight_decay"
 )
 
 

@@ -8,6 +8,9 @@
 * A `NonlinearityError` (bad parameter, missing data) ends the run with its one line on
   stderr and exit code 2, instead of a traceback. So do three errors Kedro raises before
   any node runs: an unknown pipeline, an unknown namespace, a conf file that is not YAML.
+
+`kedro plan` (at the end) lists the runs a `kedro run` with the same options would train,
+with their status and estimated cost (`run/plan.py`); it trains and writes nothing.
 """
 
 from __future__ import annotations
@@ -259,9 +262,25 @@ def runner_path(name: str | None) -> str | None:
     return RUNNERS[name]
 
 
+def check_runner_params(path: str | None, given: Mapping[str, Any]) -> None:
+    """`--runner-params` keys the runner takes, or one line naming those it does."""
+    import inspect
+
+    from kedro.utils import load_obj
+
+    runner = load_obj(path or "SequentialRunner", "kedro.runner")
+    valid = [p for p in inspect.signature(runner).parameters if p not in ("self", "kwargs")]
+    if unknown := sorted(set(given) - set(valid)):
+        raise ConfigError(
+            f"--runner-params {unknown[0]} is not a parameter of {runner.__name__}; "
+            f"valid: {', '.join(valid)}"
+        )
+
+
 def _run(**kwargs: Any) -> Any:
     try:
         kwargs["runner"] = runner_path(kwargs.get("runner"))
+        check_runner_params(kwargs["runner"], kwargs.get("runner_params") or {})
         if kwargs.get("params"):
             kwargs["params"] = fit_params(
                 kwargs["params"], kwargs.get("env"), kwargs.get("conf_source")
@@ -289,3 +308,131 @@ def cli() -> None:
 
 
 cli.add_command(run, "run")
+
+
+# --- kedro plan ---------------------------------------------------------------------------
+def _kedro_option(name: str) -> click.Parameter:
+    """A copy of one of `kedro run`'s options (same flags, help and parsing)."""
+    (option,) = [copy.copy(p) for p in kedro_run.params if p.name == name]
+    if name == "params":
+        option.callback = colon_params
+    return option
+
+
+def _chosen(pipeline: str, namespaces: list[str]) -> tuple[Any, list[str]]:
+    """The pipeline as `kedro run` would run it, and the runs it trains (the namespaces of
+    its `<key>.train` nodes)."""
+    registry = _registry() or {}
+    if pipeline not in registry:
+        raise KeyError(pipeline)  # `_explain` names the valid ones
+    chosen = registry[pipeline]
+    if namespaces:
+        chosen = chosen.filter(node_namespaces=namespaces)
+    keys = [n.namespace for n in chosen.nodes if n.namespace and n.name == f"{n.namespace}.train"]
+    return chosen, keys
+
+
+def _model_input(catalog: Any, params: dict[str, Any]) -> tuple[str | None, str]:
+    """(fingerprint of the prepared model input, or None; the line that says which)."""
+    from .data.prepare import check_model_input, data_fingerprint
+    from .run.plan import NO_INPUT
+    from .run.store import RunStore
+
+    if not catalog.exists("model_input"):
+        return None, NO_INPUT
+    dataset = catalog.get("model_input")
+    made = dataset.describe() if hasattr(dataset, "describe") else dataset.load()
+    try:
+        check_model_input(made, params.get("model") or {}, params.get("data") or {})
+    except ConfigError as exc:
+        return None, f"model input not usable ({exc}): names from settings only"
+    if "fingerprint" not in made.info:
+        made = dataset.load()
+    fp = data_fingerprint(made)
+    where = RunStore.shown(Path(getattr(dataset, "_path", "model_input")))
+    return fp, f"model input: {where} (fingerprint {fp[:12]})"
+
+
+def _plan(
+    pipeline: str | None,
+    env: str | None,
+    namespaces: list[str] | None,
+    params: dict[str, Any] | None,
+    workers: int,
+    output: str,
+) -> None:
+    import json
+    import sys
+    from contextlib import redirect_stdout
+
+    from kedro.framework.session import KedroSession
+
+    from .hooks import ValidateParamsHook
+    from .run import plan as planning
+    from .run.spec import sweep_specs
+    from .run.validate import collapsed_runs
+
+    name, namespaces = pipeline or "__default__", list(namespaces or [])
+    kwargs = {"pipeline": name, "namespaces": namespaces, "env": env, "params": params}
+    try:
+        with redirect_stdout(sys.stderr):  # Kedro's log goes to stdout; the plan goes there
+            if params:
+                params = fit_params(params, env, None)
+            project = find_kedro_project(Path.cwd()) or Path.cwd()
+            with KedroSession.create(project, env=env, runtime_params=params or None) as session:
+                context = session.load_context()
+                catalog = context.catalog
+                conf = catalog.load("parameters")
+                chosen, keys = _chosen(name, namespaces)
+                # what `kedro run` checks before its first node, so the same input fails
+                ValidateParamsHook().before_pipeline_run({}, chosen, catalog)
+                store = catalog.load("run_store")
+                specs = planning.check_specs(sweep_specs(conf), keys)
+                fp, input_line = _model_input(catalog, conf)
+                layerwise = any(s.approach == "layerwise" for s in specs)
+                collapsed = collapsed_runs(conf).runs if layerwise else {}
+                runs = planning.planned_runs(specs, conf, store, fp, collapsed)
+                plan = planning.make_plan(runs, store, bool(conf.get("rerun")), input_line)
+    except Exception as exc:
+        err = _explain(exc, kwargs)
+        if err is None:
+            raise
+        click.secho(f"Error: {err}", err=True, fg="red")
+        raise SystemExit(2) from None
+    if output == "json":
+        # one line, the last: Kedro logs its logging config to stdout before any command
+        click.echo(json.dumps(planning.as_json(plan, name, workers), allow_nan=False))
+        return
+    title = f"plan of pipeline {name!r}: {len(runs)} runs of {conf['dataset']} · " + (
+        f"{(conf.get('model') or {}).get('name', 'mlp')}"
+    )
+    click.echo(planning.render(plan, title, workers))
+
+
+plan = click.Command(
+    "plan",
+    callback=_plan,
+    params=[
+        _kedro_option("pipeline"),
+        _kedro_option("env"),
+        _kedro_option("namespaces"),
+        _kedro_option("params"),
+        click.Option(
+            ["--workers", "-w"],
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Workers the runs would spread over (the estimate divides by them).",
+        ),
+        click.Option(
+            ["--format", "output"],
+            type=click.Choice(["table", "json"]),
+            default="table",
+            show_default=True,
+            help="A table, or the rows as JSON for scripts.",
+        ),
+    ],
+    help="List the runs a `kedro run` would train and estimate their cost from the runs "
+    "already timed; trains and writes nothing.",
+)
+cli.add_command(plan, "plan")

@@ -2,11 +2,16 @@
 
     <folder>/tensors.safetensors   x_train, y_train, x_val, y_val, x_test, y_test
     <folder>/backbone.safetensors  cached-feature inputs: the frozen backbone's weights
+    <folder>/sentences.json        text before tokenising: the splits' sentences
     <folder>/splits.json           every other field of `Splits` (names, stats, info)
 
 The backbone is rebuilt from the settings recorded with the features
 (`info.prepared_for`) and its weights loaded, so reading `data/` runs no code. The
 folder is written aside and renamed into place: a kill leaves the old one or the new.
+
+A process loads a folder once: later loads return the same `Splits` until the folder
+changes (its files' sizes and mtimes), so a worker that runs many training nodes reads
+its model input once. Nodes treat the tensors as read-only (they copy what they change).
 """
 
 from __future__ import annotations
@@ -23,6 +28,20 @@ from kedro.io import AbstractDataset
 from ..data import Splits
 
 TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+_LOADED: dict[Path, tuple[tuple, Splits]] = {}  # folder -> (its stamp, what it held)
+
+
+def _stamp(folder: Path) -> tuple:
+    """What changes when the folder is written again: its files' names, sizes and mtimes."""
+    return tuple(
+        (p.name, st.st_size, st.st_mtime_ns)
+        for p in sorted(folder.iterdir())
+        if p.is_file() and (st := p.stat())
+    )
+
+
+def _is_sentences(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
 
 
 class SplitsDataset(AbstractDataset[Splits, Splits]):
@@ -39,8 +58,13 @@ class SplitsDataset(AbstractDataset[Splits, Splits]):
         tmp = self._path.with_name(f".{self._path.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        tensors = {k: torch.as_tensor(getattr(data, k)).contiguous() for k in TENSORS}
+        sentences = {k: list(getattr(data, k)) for k in TENSORS if _is_sentences(getattr(data, k))}
+        tensors = {
+            k: torch.as_tensor(getattr(data, k)).contiguous() for k in TENSORS if k not in sentences
+        }
         save_file(tensors, str(tmp / "tensors.safetensors"))
+        if sentences:
+            (tmp / "sentences.json").write_text(json.dumps(sentences))
         if data.backbone is not None:
             state = {k: v.contiguous() for k, v in data.backbone.state_dict().items()}
             save_file(state, str(tmp / "backbone.safetensors"))
@@ -58,10 +82,21 @@ class SplitsDataset(AbstractDataset[Splits, Splits]):
         shutil.rmtree(old, ignore_errors=True)
 
     def load(self) -> Splits:
+        key, stamp = self._path.resolve(), _stamp(self._path)
+        if (held := _LOADED.get(key)) is not None and held[0] == stamp:
+            return held[1]
+        splits = self._read()
+        _LOADED.clear()  # one model input per process: a worker trains on one data set
+        _LOADED[key] = (stamp, splits)
+        return splits
+
+    def _read(self) -> Splits:
         from safetensors.torch import load_file
 
         rest = json.loads((self._path / "splits.json").read_text())
         tensors = load_file(str(self._path / "tensors.safetensors"))
+        if (self._path / "sentences.json").is_file():
+            tensors.update(json.loads((self._path / "sentences.json").read_text()))
         splits = Splits(**rest, **tensors)
         splits = replace(
             splits,

@@ -23,9 +23,9 @@ def collect(runs: dict[str, Callable], *after: Any) -> dict[str, dict]:
 
 
 def summarise(records: dict[str, dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(summary for the nodes, the same for CSV and parquet, the per-layer table)."""
+    """(summary as parquet for the nodes, the same as CSV, the per-layer table)."""
     summary = reporting.summary_table(records)
-    return summary, summary, summary, reporting.layer_rows(records)
+    return summary, summary, reporting.layer_rows(records)
 
 
 def plot(summary: pd.DataFrame, records: dict[str, dict], *, name: str) -> Figure:

@@ -14,7 +14,7 @@ def create_pipeline(after: list[str] | None = None, **kwargs) -> Pipeline:
         node(
             summarise,
             "run_records",
-            ["run_summary", "analysis_summary", "analysis_summary_parquet", "layer_table"],
+            ["run_summary", "analysis_summary", "layer_table"],
             name="summarise_runs",
         ),
         node(
