@@ -260,6 +260,11 @@ def check_persisted(pipeline: Pipeline, catalog: Any) -> None:
         )
 
 
+def _params(catalog: Any, name: str) -> Any:
+    """A parameter's value, read without the catalog's log line."""
+    return _dataset(catalog, name).load()
+
+
 def _dataset(catalog: Any, name: str) -> Any:
     """The catalog's dataset for `name`, a MemoryDataset when nothing in conf matches it."""
     return catalog.get(name, fallback_to_runtime_pattern=True)
@@ -270,10 +275,10 @@ def gpu_request(node: Any, catalog: Any, gpus: bool, small_share: float) -> dict
     `small_share` for an MLP or a head on cached features."""
     if not node.name.endswith(".train") or "params:training" not in node.inputs:
         return {}
-    device = str((catalog.load("params:training") or {}).get("device", "auto"))
+    device = str((_params(catalog, "params:training") or {}).get("device", "auto"))
     if not (device.startswith("cuda") or (device == "auto" and gpus)):
         return {}
-    model = catalog.load("params:model") or {}
+    model = _params(catalog, "params:model") or {}
     small = model.get("name") == "mlp" or (
         model.get("freeze_backbone") and model.get("target", "head") == "head"
     )
@@ -353,7 +358,8 @@ def _describe(client: Any, address: str | None) -> str:
     workers = client.scheduler_info(n_workers=-1)["workers"].values()
     threads = sum(w["nthreads"] for w in workers)
     where = f"scheduler {address}" if address else "a local cluster"
-    link = client.dashboard_link if _dashboard() or address else "no dashboard (pip install bokeh)"
+    services = client.scheduler_info(n_workers=0).get("services", {})
+    link = f"dashboard {client.dashboard_link}" if "dashboard" in services else "no dashboard"
     return f"{len(workers)} workers ({threads} threads) on {where}; {link}"
 
 
@@ -375,11 +381,11 @@ def _logging() -> dict:
 
 
 def _dashboard() -> str | None:
-    try:
-        import bokeh  # noqa: F401
-    except ImportError:
-        return None
-    return ":8787"
+    """The local cluster's dashboard address: Dask's port, or any free one if it is taken."""
+    import socket
+
+    with socket.socket() as s:
+        return ":8787" if s.connect_ex(("127.0.0.1", 8787)) != 0 else ":0"
 
 
 def _positive(value: Any, name: str) -> int | None:
