@@ -250,73 +250,120 @@ def make_splits(
     )
 
 
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
+    """`channels_last` for an (N, C, H, W) tensor stored so (and not also plainly contiguous)."""
+    if (
+        x.dim() == 4
+        and not x.is_contiguous()
+        and x.is_contiguous(memory_format=torch.channels_last)
+    ):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def crop_flip_at(
+    x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor, padding: int
+) -> torch.Tensor:
+    """Each sample's (H, W) window of its zero-padded image, mirrored where `flip`.
+
+        out[i] = pad(x[i])[:, dy[i] : dy[i] + H, dx[i] : dx[i] + W]   (flipped along W if flip[i])
+
+    `x` (N, C, H, W), `dy`, `dx` (N, 1) offsets in 0..2*padding, `flip` (N, 1) bool.
+    One gather, no per-sample Python; the output keeps `x`'s memory format.
+    """
+    n, _, h, w = x.shape
+    dev = x.device
+    padded = torch.nn.functional.pad(x, (padding, padding, padding, padding))
+    rows = dy + torch.arange(h, device=dev)  # (N, H)
+    cols = dx + torch.arange(w, device=dev)  # (N, W)
+    cols = torch.where(flip, cols.flip(1), cols)
+    batch = torch.arange(n, device=dev)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (N, H, W, C)
+    return out.permute(0, 3, 1, 2).contiguous(memory_format=memory_format_of(x))
+
+
 def crop_flip(padding: int = 4) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
     """Random crop with zero padding and horizontal flip, per sample, on whole batches.
 
     Works on normalised `(N, C, H, W)` tensors on any device, so zero padding is the
-    training mean colour. One gather, no per-sample Python.
+    training mean colour. Offsets and flips are drawn from `gen` on the batch's device
+    (dy, dx, then flip with p = 0.5), then `crop_flip_at` takes one gather.
     """
 
     def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        n, _, h, w = x.shape
-        dev = x.device
-        padded = torch.nn.functional.pad(x, (padding, padding, padding, padding))
+        n, dev = x.shape[0], x.device
         dy = torch.randint(0, 2 * padding + 1, (n, 1), device=dev, generator=gen)
         dx = torch.randint(0, 2 * padding + 1, (n, 1), device=dev, generator=gen)
-        rows = dy + torch.arange(h, device=dev)  # (N, H)
-        cols = dx + torch.arange(w, device=dev)  # (N, W)
         flip = torch.rand((n, 1), device=dev, generator=gen) < 0.5
-        cols = torch.where(flip, cols.flip(1), cols)
-        batch = torch.arange(n, device=dev)[:, None, None]
-        out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
-        return out.permute(0, 3, 1, 2).contiguous()
+        return crop_flip_at(x, dy, dx, flip, padding)
 
     return augment
 
 
 @dataclass
 class DeviceData:
-    """Model-ready tensors on one device; batches are `randperm` slices of these."""
+    """A prepared data set on one device; batches are `randperm` slices of the stored splits.
 
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
+    Images stay as stored, uint8 (one resident copy, a quarter of float32's bytes), and
+    become model input a batch at a time: `inputs(x) = (float(x) - mean) / std` per
+    channel, on the device. Features and token ids are stored as the model reads them.
+    `x_train`, `x_val`, `x_test` are whole splits as model input, made at each access,
+    for one-off passes; the training loop reads the stored splits only.
+    """
+
+    train: torch.Tensor  # stored: images (N, C, H, W) uint8; features (N, F); ids (N, L)
+    y_train: torch.Tensor  # (N,) int64
+    val: torch.Tensor
     y_val: torch.Tensor
-    x_test: torch.Tensor
+    test: torch.Tensor
     y_test: torch.Tensor
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
     topk: tuple[int, ...] = (1,)
+    mean: torch.Tensor | None = None  # images: (1, C, 1, 1) in raw units; None: inputs as stored
+    std: torch.Tensor | None = None
 
     @property
     def device(self) -> torch.device:
-        return self.x_train.device
+        return self.train.device
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """A slice of a stored split -> model input (images normalised, in float32)."""
+        if self.mean is None:
+            return x
+        return (x.float() - self.mean) / self.std
+
+    @property
+    def x_train(self) -> torch.Tensor:
+        return self.inputs(self.train)
+
+    @property
+    def x_val(self) -> torch.Tensor:
+        return self.inputs(self.val)
+
+    @property
+    def x_test(self) -> torch.Tensor:
+        return self.inputs(self.test)
 
 
 def to_device(
     splits: Splits, device: torch.device | str, augment: bool | None = None
 ) -> DeviceData:
-    """Move once, then normalise images on the device; ids and features move as they are."""
+    """Move each split once, as stored; images are normalised per batch (`DeviceData.inputs`)."""
+    mean = std = None
     if splits.mean is not None:
         shape = (1, -1) + (1,) * (splits.x_train.dim() - 2)
         mean = torch.tensor(splits.mean, device=device).view(shape)
         std = torch.tensor(splits.std, device=device).view(shape)
-
-        def prep(x: torch.Tensor) -> torch.Tensor:
-            return (x.to(device, non_blocking=True).float() - mean) / std
-
-    else:
-
-        def prep(x: torch.Tensor) -> torch.Tensor:
-            return x.to(device, non_blocking=True)
-
     use_aug = splits.augment if augment is None else augment
     return DeviceData(
-        prep(splits.x_train),
+        splits.x_train.to(device),
         splits.y_train.to(device),
-        prep(splits.x_val),
+        splits.x_val.to(device),
         splits.y_val.to(device),
-        prep(splits.x_test),
+        splits.x_test.to(device),
         splits.y_test.to(device),
         crop_flip() if use_aug and splits.kind == "image" else None,
         tuple(splits.topk),
+        mean,
+        std,
     )

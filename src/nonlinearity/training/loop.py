@@ -1,9 +1,14 @@
 """One fit/evaluate loop for every model and approach.
 
-Data are whole tensors on the device; an epoch is a seeded `randperm` and its
-slices. Losses and accuracies accumulate on the device and are read once per
-epoch. A seed fixes the init, the masks and the batch order, so a rerun gives
-the same history (timings aside).
+Data are whole tensors on the device, images as stored (uint8); an epoch is a
+seeded `randperm` and its slices, and each batch becomes model input on the
+device: normalised, then cropped and flipped (`DeviceData.augment`), all tensor ops.
+On CUDA, conv models on images train in channels_last memory format (weights and
+batches; NHWC is what the tensor cores' conv kernels read); `training.amp` runs
+forward passes under bfloat16 autocast and `training.compile` trains a
+`torch.compile`d model. Losses and accuracies accumulate on the device and are
+read once per epoch. A seed fixes the init, the masks, the batch order and the
+augmentation, so a rerun gives the same history (timings aside; on CPU, exactly).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +46,10 @@ def _check_finite(model: nn.Module, train_loss: float, label: str, phase: str, e
     if not math.isfinite(train_loss):
         what = f"non-finite training loss ({train_loss})"
     else:
-        bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+        named = list(model.named_parameters())
+        finite = [torch.isfinite(p).all() for _, p in named]
+        ok = torch.stack(finite).tolist() if finite else []  # CPU-GPU sync point, once
+        bad = [n for (n, _), good in zip(named, ok, strict=True) if not good]
         if bad:
             what = f"non-finite weights in {bad[0]} (a gradient overflowed)"
     if what:
@@ -60,16 +68,22 @@ def evaluate_metrics(
     batch_size: int = 4096,
     amp: bool = False,
     topk: tuple[int, ...] = (1,),
+    inputs: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, float]:
-    """`loss`, `acc` (and `top5` when 5 is in topk) over (x, y), in chunks, in eval mode."""
+    """`loss`, `acc` (and `top5` when 5 is in topk) over (x, y), in chunks, in eval mode.
+
+    `inputs` turns each chunk of `x` into model input (`DeviceData.inputs`: stored
+    uint8 images normalised a chunk at a time); None: `x` is model input already.
+    """
     was_training = model.training
     model.eval()
     loss = torch.zeros((), device=x.device)
     correct = torch.zeros(len(topk), device=x.device, dtype=torch.long)
     kmax = max(topk)
     for i in range(0, len(y), batch_size):
+        xb = x[i : i + batch_size]
         with _autocast(x.device, amp):
-            out = model(x[i : i + batch_size])
+            out = model(xb if inputs is None else inputs(xb))
         yb = y[i : i + batch_size]
         loss += F.cross_entropy(out.float(), yb, reduction="sum")
         hits = out.topk(min(kmax, out.shape[1]), dim=1).indices == yb[:, None]
@@ -83,10 +97,15 @@ def evaluate_metrics(
 
 
 def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096, amp: bool = False
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int = 4096,
+    amp: bool = False,
+    inputs: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over (x, y), in chunks, in eval mode."""
-    m = evaluate_metrics(model, x, y, batch_size, amp)
+    m = evaluate_metrics(model, x, y, batch_size, amp, inputs=inputs)
     return m["loss"], m["acc"]
 
 
@@ -107,6 +126,40 @@ def _optimizer(model: nn.Module, cfg: TrainConfig, gate_lr: float | None) -> tor
     return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def use_channels_last(model: nn.Module, data: DeviceData, wanted: bool | None = None) -> bool:
+    """Whether `fit` trains in channels_last: image batches (N, C, H, W) into a model with
+    a 2-D convolution, and `wanted` (None: on CUDA only, so CPU results stay as they were)."""
+    if wanted is None:
+        wanted = data.device.type == "cuda"
+    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    return bool(wanted) and data.train.dim() == 4 and has_conv
+
+
+def batch_inputs(
+    data: DeviceData, memory_format: torch.memory_format = torch.contiguous_format
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A slice of a stored split -> model input in `memory_format` (set on the uint8
+    slice, a quarter of the bytes; normalising keeps it)."""
+
+    def inputs(x: torch.Tensor) -> torch.Tensor:
+        return data.inputs(x.contiguous(memory_format=memory_format))
+
+    return inputs
+
+
+@contextmanager
+def _weights_in(model: nn.Module, memory_format: torch.memory_format):
+    """The model's 4-D weights in `memory_format` inside, contiguous again after."""
+    if memory_format == torch.contiguous_format:
+        yield memory_format
+        return
+    model.to(memory_format=memory_format)  # in place: the same Parameters, new strides
+    try:
+        yield memory_format
+    finally:
+        model.to(memory_format=torch.contiguous_format)
+
+
 def fit(
     model: nn.Module,
     data: DeviceData,
@@ -119,8 +172,13 @@ def fit(
     label: str = "",
     on_epoch: Callable[[dict, Callable[[], dict]], None] | None = None,
     resume: dict | None = None,
+    channels_last: bool | None = None,
 ) -> list[dict]:
     """Train in place; returns one record per epoch (see docs/metrics.md).
+
+    `channels_last`: train a conv model on images in channels_last memory format
+    (`use_channels_last`; None: on CUDA only); the model is then handed back in the
+    contiguous format (the one safetensors stores).
 
     `on_epoch(record, state)` is called after each epoch; `state()` gives what
     `resume` takes to continue after that epoch exactly as if never stopped: the
@@ -129,7 +187,30 @@ def fit(
     loss or weight raises `DivergedError` naming the run, phase and epoch.
     """
     epochs = cfg.epochs if epochs is None else epochs
+    nhwc = use_channels_last(model, data, channels_last)
+    with _weights_in(model, torch.channels_last if nhwc else torch.contiguous_format) as fmt:
+        return _fit(
+            model, data, cfg, seed, gates, epochs, first_epoch, phase, label, on_epoch, resume, fmt
+        )
+
+
+def _fit(
+    model: nn.Module,
+    data: DeviceData,
+    cfg: TrainConfig,
+    seed: int,
+    gates: GateConfig | None,
+    epochs: int,
+    first_epoch: int,
+    phase: str,
+    label: str,
+    on_epoch: Callable[[dict, Callable[[], dict]], None] | None,
+    resume: dict | None,
+    memory_format: torch.memory_format,
+) -> list[dict]:
+    """`fit`'s epochs, with batches made in `memory_format`."""
     device = data.device
+    inputs = batch_inputs(data, memory_format)
     torch.manual_seed(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
     gate_modules = gated_layers(model)
@@ -173,7 +254,7 @@ def fit(
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         for idx in torch.randperm(n, device=device, generator=gen).split(bs):
-            xb, yb = data.x_train[idx], data.y_train[idx]
+            xb, yb = inputs(data.train[idx]), data.y_train[idx]  # uint8 -> float, here only
             if data.augment is not None:
                 xb = data.augment(xb, gen)
             with _autocast(device, cfg.amp):
@@ -192,7 +273,7 @@ def fit(
             loss_sum += loss.detach() * len(idx)
             correct += (out.argmax(1) == yb).sum()
         val = evaluate_metrics(
-            model, data.x_val, data.y_val, cfg.eval_batch_size, cfg.amp, data.topk
+            model, data.val, data.y_val, cfg.eval_batch_size, cfg.amp, data.topk, inputs
         )
         val_loss, val_acc = val["loss"], val["acc"]
         record = {
@@ -242,9 +323,11 @@ def harden(
         )
         g.harden(gates.harden_threshold, budget)
     train_loss, train_acc = evaluate(
-        model, data.x_train, data.y_train, cfg.eval_batch_size, cfg.amp
+        model, data.train, data.y_train, cfg.eval_batch_size, cfg.amp, data.inputs
     )
-    val = evaluate_metrics(model, data.x_val, data.y_val, cfg.eval_batch_size, cfg.amp, data.topk)
+    val = evaluate_metrics(
+        model, data.val, data.y_val, cfg.eval_batch_size, cfg.amp, data.topk, data.inputs
+    )
     val_loss, val_acc = val["loss"], val["acc"]
     stats = layer_stats(model)
     linear = sum(s["num_features"] * (1 - s["alpha_mean"]) for s in stats)
