@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test lint bench viz clean-data
+.PHONY: install run test lint bench bench-runners bench-gpu viz clean-data
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ lint: install
 bench: install  ## training throughput against baselines, folding speed-ups (docs/performance.md)
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/folding.py
+
+bench-runners: install  ## the default sweep sequential, with ParallelRunner and DaskRunner, side by side
+	$(BIN)/python benchmarks/sweep_runners.py
+
+bench-gpu: install  ## CIFAR-10 ResNet-18 backbone from scratch: s/epoch and images/s against the device's bound
+	$(BIN)/python benchmarks/gpu_train.py
 
 viz: install  ## the pipelines in kedro-viz at http://127.0.0.1:4141
 	$(BIN)/kedro viz run --no-browser --host 127.0.0.1 --port 4141

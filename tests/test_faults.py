@@ -377,8 +377,10 @@ def test_second_run_of_the_unchanged_sweep_skips(trained, after):
     assert SUMMARY.format(2, 0, 2, 0) in again.messages
     for name in names:
         assert SKIPPED.format(name) in again.messages
-    # meta.json and every other file: the same bytes and mtimes as before (copies keep them)
-    assert _snapshot(project / store) == _snapshot(first_project / store)
+    # meta.json and every other file: the same bytes and mtimes as before (copies keep them);
+    # sweep/ holds this command's hand-over to later nodes (the keys' run names), rewritten
+    for part in ("runs", "partial", "superseded"):
+        assert _snapshot(project / store / part) == _snapshot(first_project / store / part)
 
 
 # --- 3. other settings, other data: never overwritten -------------------------------------
@@ -520,4 +522,11 @@ def test_schedules_that_collapse_are_refused_in_one_line_and_the_rest_runs(stopp
     assert name.startswith("digits_mlp_fixed_50_s0_c")
     assert _meta(project, name)["settings"]["model"]["hidden_sizes"] == [32]
     written = set(_snapshot(project / "data")) - set(before)
-    assert all(f.startswith(f"07_model_output/runs/{name}/") for f in written), written
+    handed = "07_model_output/sweep/digits/{}.run_name.txt"
+    keys = ["fixed_50_s0", *(f"layerwise-{n}_s0" for n in ("low_to_high", "high_to_low"))]
+    assert written - {handed.format(k) for k in keys} == {
+        f for f in written if f.startswith(f"07_model_output/runs/{name}/")
+    }, written
+    for key in keys:  # the layer-wise keys name no run
+        text = (project / "data" / handed.format(key)).read_text()
+        assert text == ("" if key.startswith("layerwise") else name), key

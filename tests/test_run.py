@@ -225,6 +225,8 @@ def test_cli_colon_form_and_bad_input(project):
     ok = _kedro(project, "run", "--pipeline=data_prep", "--params=dataset:digits,data.split_seed:3")
     assert ok.returncode == 0, ok.stderr
     assert _files(project) == [  # safetensors + JSON: loading it runs no code
+        "data/03_primary/digits/splits.json",  # the split, persisted for the next node
+        "data/03_primary/digits/tensors.safetensors",
         "data/05_model_input/digits/splits.json",
         "data/05_model_input/digits/tensors.safetensors",
     ]
@@ -334,7 +336,14 @@ def test_kedro_viz_serves_every_pipeline(project, tmp_path):
             "reporting",
         }
         layers = api["layers"]
-        assert set(layers) == {"raw", "model_input", "models", "model_output", "reporting"}
+        assert set(layers) == {
+            "raw",
+            "primary",
+            "model_input",
+            "models",
+            "model_output",
+            "reporting",
+        }
         assert layers[0] == "raw" and layers[-1] == "reporting"
         browser = shutil.which("chromium") or shutil.which("chromium-browser")
         if browser is None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -287,6 +288,8 @@ def _run(**kwargs: Any) -> Any:
             )
         return kedro_run.callback(**kwargs)
     except Exception as exc:
+        if runner := sys.modules.get("nonlinearity.runner"):
+            runner.close_unused_clusters()
         err = _explain(exc, kwargs)
         if err is None:
             raise
@@ -394,6 +397,8 @@ def _plan(
                 runs = planning.planned_runs(specs, conf, store, fp, collapsed)
                 plan = planning.make_plan(runs, store, bool(conf.get("rerun")), input_line)
     except Exception as exc:
+        if runner := sys.modules.get("nonlinearity.runner"):
+            runner.close_unused_clusters()
         err = _explain(exc, kwargs)
         if err is None:
             raise

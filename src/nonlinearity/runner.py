@@ -29,6 +29,8 @@ places them and retries a task whose worker died. It is an adapter, not a schedu
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 from collections import Counter
@@ -43,7 +45,7 @@ from kedro.pipeline import Pipeline
 from kedro.runner import AbstractRunner
 from kedro.runner import ParallelRunner as KedroParallelRunner
 
-from .device import thread_budget, use_threads
+from .device import cpu_cores, thread_budget, use_threads
 from .errors import ConfigError, NonlinearityError
 
 PACKAGE = __name__.split(".")[0]
@@ -108,6 +110,11 @@ class DaskRunner(AbstractRunner):
         self._threads = _positive(threads, "threads")
         per_gpu = small_runs_per_gpu or conf.get("small_runs_per_gpu") or 4
         self._small_share = 1 / _positive(per_gpu, "small_runs_per_gpu")
+        # A local cluster starts now, while Kedro loads the catalog and checks the params:
+        # its workers import torch and the project (~4 s) before the first node needs them.
+        self._starting = None if self._address else _background(self._local_cluster)
+        if self._starting is not None:
+            _STARTING.append(self._starting)
 
     # Kedro's runner interface ------------------------------------------------------------
     def _get_executor(self, max_workers: int) -> Executor | None:
@@ -121,12 +128,12 @@ class DaskRunner(AbstractRunner):
         run_id: str | None = None,
     ) -> None:
         check_persisted(pipeline, catalog)
-        from distributed import Client, LocalCluster
-        from kedro.framework.project import configure_logging
+        from distributed import Client
 
-        configure_logging(_logging())  # again: importing distributed set its loggers to INFO
-
-        with self._cluster(LocalCluster) as cluster, self._connect(Client, cluster) as client:
+        cluster = _Remote(self._address) if self._starting is None else self._starting.result()
+        if self._starting in _STARTING:
+            _STARTING.remove(self._starting)
+        with cluster as target, self._connect(Client, target) as client:
             self._logger.info("DaskRunner: %s", _describe(client, self._address))
             setup = WorkerSetup(_logging(), self._threads, _hosts(client))
             shared = client.scatter(catalog, broadcast=True, hash=False)
@@ -134,17 +141,25 @@ class DaskRunner(AbstractRunner):
             self._collect(pipeline, futures)
 
     # the adapter -------------------------------------------------------------------------
-    def _cluster(self, local_cluster: Any) -> Any:
-        if self._address:
-            return _Remote(self._address)
-        n = self._n_workers or thread_budget(1)
-        return local_cluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=_dashboard(),
-            silence_logs=logging.WARNING,
-        )
+    def _local_cluster(self) -> Any:
+        import dask
+        from distributed import LocalCluster
+        from kedro.framework.project import configure_logging
+
+        configure_logging(_logging())  # again: importing distributed set its loggers to INFO
+        # ... which it does in each worker process too, from this variable if set
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+        # Dask's statistical profiler samples every worker thread's stack each 10 ms: with
+        # training loops that hold the GIL between small kernels, epochs took 1.65x as long
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            return LocalCluster(
+                n_workers=self._n_workers or cpu_cores(),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=_dashboard(),
+                silence_logs=logging.WARNING,
+                preload=[f"{PACKAGE}.run.train"],  # torch and the project, at worker start
+            )
 
     def _connect(self, client: Any, cluster: Any) -> Any:
         try:
@@ -165,6 +180,13 @@ class DaskRunner(AbstractRunner):
         local_catalog: Any,
     ) -> dict[Any, Any]:
         gpus = _has_gpus(client)
+        asks = {n: gpu_request(n, local_catalog, gpus, self._small_share) for n in pipeline.nodes}
+        if not gpus and (wants := [n.name for n, a in asks.items() if a]):
+            raise ConfigError(
+                f"DaskRunner: {wants[0]} runs on CUDA (training.device) and no worker of the "
+                "cluster has the resource GPU: start GPU workers with `dask worker <address> "
+                "--resources GPU=1`, or set training.device=auto"
+            )
         writers = {out: n for n in pipeline.nodes for out in n.outputs}
         futures: dict[Any, Any] = {}
         for n in pipeline.nodes:  # in topological order: parents are submitted first
@@ -177,7 +199,7 @@ class DaskRunner(AbstractRunner):
                 setup,
                 *(futures[m] for m in after),
                 key=f"{n.name}-{run_id or os.getpid()}",
-                resources=gpu_request(n, local_catalog, gpus, self._small_share),
+                resources=asks[n],
                 pure=False,
             )
         return futures
@@ -244,6 +266,24 @@ def _start_worker(setup: WorkerSetup) -> None:
     configure_logging(setup.logging)
     host = get_worker().address.split("://")[-1].rsplit(":", 1)[0]
     use_threads(setup.thread_count(host))
+    _heap_for_tensors()
+
+
+def _heap_for_tensors() -> None:
+    """Undo what Dask's nanny sets for numpy-style workloads: MALLOC_TRIM_THRESHOLD_=65536
+    returns freed memory to the OS at once and (as any fixed malloc threshold does) pins
+    glibc's mmap threshold at 128 KiB, so every tensor buffer above that is mapped and
+    unmapped at each step: a batch-256 forward of the digits MLP took 2x as long. Training
+    reuses its buffers, so keep them: both thresholds back up (glibc only)."""
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameters
+    libc.mallopt(m_trim_threshold, 128 * 2**20)
+    libc.mallopt(m_mmap_threshold, 32 * 2**20)
 
 
 # what the runner decides, as functions of the pipeline and catalog ---------------------
@@ -378,6 +418,28 @@ def _logging() -> dict:
     from kedro.framework.project import LOGGING
 
     return dict(getattr(LOGGING, "data", LOGGING))
+
+
+_STARTING: list[Any] = []  # local clusters started for runs that have not begun
+
+
+def close_unused_clusters() -> None:
+    """Close the local clusters of runs that stopped before their first node (bad input),
+    so that their workers' start-up lines come before the error, not after it."""
+    while _STARTING:
+        future = _STARTING.pop()
+        with contextlib.suppress(Exception):
+            future.result().close()
+
+
+def _background(start: Any) -> Any:
+    """`start()` in a thread: its future."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="dask-cluster")
+    future = pool.submit(start)
+    pool.shutdown(wait=False)
+    return future
 
 
 def _dashboard() -> str | None:

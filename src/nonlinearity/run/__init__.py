@@ -9,6 +9,7 @@
     validate.py     every parameter and every run of the sweep, checked before any work
     select.py       which stored runs the later pipelines act on, and their model inputs
     history.py      the records of history.json read back: linear share (no torch)
+    plan.py         `kedro plan`: a sweep's runs, their status and cost from timed runs
 
 Import the modules themselves (`from nonlinearity.run.store import RunStore`): this
 package's root imports nothing, so that torch-free readers (reporting) stay torch-free.
