@@ -523,7 +523,7 @@ def test_schedules_that_collapse_are_refused_in_one_line_and_the_rest_runs(stopp
     assert _meta(project, name)["settings"]["model"]["hidden_sizes"] == [32]
     written = set(_snapshot(project / "data")) - set(before)
     handed = "07_model_output/sweep/digits/{}.run_name.txt"
-    keys = ["fixed_50_s0", *(f"layerwise-{n}_s0" for n in ("low_to_high", "high_to_low"))]
+    keys = ["fixed_50_s0", "layerwise-low_to_high_s0", "layerwise-high_to_low_s1"]
     assert written - {handed.format(k) for k in keys} == {
         f for f in written if f.startswith(f"07_model_output/runs/{name}/")
     }, written
