@@ -266,3 +266,17 @@ def test_thread_budget_and_pinned_threads():
     with cpu_threads(1) as n:
         assert n == torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def test_parallel_runner_workers_start_on_their_thread_budget():
+    from nonlinearity.runner import ParallelRunner
+
+    for threads, expected in ((None, thread_budget(2)), (3, 3)):
+        with ParallelRunner(max_workers=2, threads=threads)._get_executor(2) as pool:
+            assert pool.submit(_threads).result(timeout=120) == expected
