@@ -134,10 +134,13 @@ class DaskRunner(AbstractRunner):
         if self._starting in _STARTING:
             _STARTING.remove(self._starting)
         with cluster as target, self._connect(Client, target) as client:
-            self._logger.info("DaskRunner: %s", _describe(client, self._address))
-            setup = WorkerSetup(_logging(), self._threads, _hosts(client))
+            info = client.scheduler_info(n_workers=-1)  # every worker, once
+            self._logger.info("DaskRunner: %s", _describe(client, info, self._address))
+            setup = WorkerSetup(_logging(), self._threads, _hosts(info))
             shared = client.scatter(catalog, broadcast=True, hash=False)
-            futures = self._submit(client, pipeline, shared, run_id, setup, catalog)
+            futures = self._submit(
+                client, pipeline, shared, run_id, setup, catalog, _has_gpus(info)
+            )
             self._collect(pipeline, futures)
 
     # the adapter -------------------------------------------------------------------------
@@ -178,8 +181,8 @@ class DaskRunner(AbstractRunner):
         run_id: str | None,
         setup: WorkerSetup,
         local_catalog: Any,
+        gpus: bool,
     ) -> dict[Any, Any]:
-        gpus = _has_gpus(client)
         asks = {n: gpu_request(n, local_catalog, gpus, self._small_share) for n in pipeline.nodes}
         if not gpus and (wants := [n.name for n, a in asks.items() if a]):
             raise ConfigError(
@@ -394,23 +397,23 @@ class _Remote:
         return None
 
 
-def _describe(client: Any, address: str | None) -> str:
-    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+def _describe(client: Any, info: dict, address: str | None) -> str:
+    workers = info["workers"].values()
     threads = sum(w["nthreads"] for w in workers)
     where = f"scheduler {address}" if address else "a local cluster"
-    services = client.scheduler_info(n_workers=0).get("services", {})
+    services = info.get("services", {})
     link = f"dashboard {client.dashboard_link}" if "dashboard" in services else "no dashboard"
     return f"{len(workers)} workers ({threads} threads) on {where}; {link}"
 
 
-def _has_gpus(client: Any) -> bool:
-    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+def _has_gpus(info: dict) -> bool:
+    workers = info["workers"].values()
     return any((w.get("resources") or {}).get("GPU", 0) > 0 for w in workers)
 
 
-def _hosts(client: Any) -> tuple[tuple[str, int], ...]:
+def _hosts(info: dict) -> tuple[tuple[str, int], ...]:
     """Worker processes per host (as the scheduler names hosts)."""
-    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    workers = info["workers"].values()
     return tuple(sorted(Counter(w["host"] for w in workers).items()))
 
 
