@@ -278,6 +278,19 @@ def check_runner_params(path: str | None, given: Mapping[str, Any]) -> None:
         )
 
 
+def _exit_with_one_line(exc: Exception, kwargs: dict[str, Any]) -> None:
+    """An error the project can say in one line: that line on stderr, exit 2 (after any
+    local Dask cluster a stopped run had started is closed, so the line stays last).
+    Anything else is raised on, with its traceback."""
+    if runner := sys.modules.get("nonlinearity.runner"):
+        runner.close_unused_clusters()
+    err = _explain(exc, kwargs)
+    if err is None:
+        raise exc
+    click.secho(f"Error: {err}", err=True, fg="red")
+    raise SystemExit(2) from None
+
+
 def _run(**kwargs: Any) -> Any:
     try:
         kwargs["runner"] = runner_path(kwargs.get("runner"))
@@ -288,13 +301,7 @@ def _run(**kwargs: Any) -> Any:
             )
         return kedro_run.callback(**kwargs)
     except Exception as exc:
-        if runner := sys.modules.get("nonlinearity.runner"):
-            runner.close_unused_clusters()
-        err = _explain(exc, kwargs)
-        if err is None:
-            raise
-        click.secho(f"Error: {err}", err=True, fg="red")
-        raise SystemExit(2) from None
+        _exit_with_one_line(exc, kwargs)
 
 
 run = copy.copy(kedro_run)
@@ -365,7 +372,6 @@ def _plan(
     output: str,
 ) -> None:
     import json
-    import sys
     from contextlib import redirect_stdout
 
     from kedro.framework.session import KedroSession
@@ -397,13 +403,7 @@ def _plan(
                 runs = planning.planned_runs(specs, conf, store, fp, collapsed)
                 plan = planning.make_plan(runs, store, bool(conf.get("rerun")), input_line)
     except Exception as exc:
-        if runner := sys.modules.get("nonlinearity.runner"):
-            runner.close_unused_clusters()
-        err = _explain(exc, kwargs)
-        if err is None:
-            raise
-        click.secho(f"Error: {err}", err=True, fg="red")
-        raise SystemExit(2) from None
+        _exit_with_one_line(exc, kwargs)
     if output == "json":
         # one line, the last: Kedro logs its logging config to stdout before any command
         click.echo(json.dumps(planning.as_json(plan, name, workers), allow_nan=False))
