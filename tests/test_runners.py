@@ -268,15 +268,13 @@ def test_thread_budget_and_pinned_threads():
     assert torch.get_num_threads() == before
 
 
-def _threads() -> int:
+def test_parallel_runner_workers_start_on_their_thread_budget():
     import torch
 
-    return torch.get_num_threads()
-
-
-def test_parallel_runner_workers_start_on_their_thread_budget():
     from nonlinearity.runner import ParallelRunner
 
+    # torch's own function: a function of this module would import tests/conftest.py in
+    # the worker, which sets the threads itself
     for threads, expected in ((None, thread_budget(2)), (3, 3)):
         with ParallelRunner(max_workers=2, threads=threads)._get_executor(2) as pool:
-            assert pool.submit(_threads).result(timeout=120) == expected
+            assert pool.submit(torch.get_num_threads).result(timeout=120) == expected
