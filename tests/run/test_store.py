@@ -30,7 +30,7 @@ def _no_nan(text):
 def test_a_record_appears_whole(tmp_path):
     store = RunStore(tmp_path)
     store.save(_record())
-    folder = store.runs / "digits_mlp_fixed_0_s0_c000000"
+    folder = tmp_path / "runs" / "digits_mlp_fixed_0_s0_c000000"
     assert sorted(p.name for p in folder.iterdir()) == [
         "history.json",
         "meta.json",
@@ -63,7 +63,7 @@ def test_files_are_strict_json(tmp_path):
     record = _record()
     record.history = [{"epoch": 1, "train_loss": float("nan"), "val_loss": float("inf")}]
     store.save(record)
-    history = _no_nan((store.runs / record.name / "history.json").read_text())
+    history = _no_nan((tmp_path / "runs" / record.name / "history.json").read_text())
     assert history == [{"epoch": 1, "train_loss": None, "val_loss": None}]
     assert strict({"a": [1.0, float("-inf")]}) == {"a": [1.0, None]}
 
@@ -78,10 +78,10 @@ def test_update_meta_reads_every_run_before_writing(tmp_path):
     store = RunStore(tmp_path)
     store.save(_record())
     name = "digits_mlp_fixed_0_s0_c000000"
-    before = (store.runs / name / "meta.json").read_bytes()
+    before = (tmp_path / "runs" / name / "meta.json").read_bytes()
     with pytest.raises(FileNotFoundError, match="nosuch"):
         store.update_meta({name: {"latency": 1}, "nosuch": {"latency": 2}})
-    assert (store.runs / name / "meta.json").read_bytes() == before  # nothing written
+    assert (tmp_path / "runs" / name / "meta.json").read_bytes() == before  # nothing written
     store.update_meta({name: {"latency": 1}})
     assert store.meta(name)["latency"] == 1 and store.meta(name)["fingerprint"] == "a" * 64
 
@@ -95,7 +95,7 @@ def test_same_settings_same_bytes(digits_splits, tmp_path):
         record = train_run(digits_splits, TINY_MODEL, TINY_TRAINING, spec, gates, TINY_MEASURE)
         store = RunStore(tmp_path / str(i))
         store.save(record)
-        folders.append(store.runs / record.name)
+        folders.append(tmp_path / str(i) / "runs" / record.name)
     assert folders[0].name == folders[1].name
     for file in ("history.json", "model.safetensors"):
         assert (folders[0] / file).read_bytes() == (folders[1] / file).read_bytes()
@@ -149,10 +149,10 @@ def test_a_failed_write_leaves_the_earlier_record(tmp_path):
     store = RunStore(tmp_path)
     store.save(_record(fp="a" * 64, value=1.0))
     name = "digits_mlp_fixed_0_s0_c000000"
-    before = {p.name: p.read_bytes() for p in (store.runs / name).iterdir()}
+    before = {p.name: p.read_bytes() for p in (tmp_path / "runs" / name).iterdir()}
     broken = _record(fp="b" * 64, value=2.0)
     broken.meta["config"] = {"not json": object()}
     with pytest.raises(TypeError):
         store.save(broken)
-    assert {p.name: p.read_bytes() for p in (store.runs / name).iterdir()} == before
+    assert {p.name: p.read_bytes() for p in (tmp_path / "runs" / name).iterdir()} == before
     assert not (tmp_path / "superseded").exists()

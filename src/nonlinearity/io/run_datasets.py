@@ -8,6 +8,8 @@
 - `MetaUpdatesDataset`: figures merged into stored meta.json files (benchmark).
 - `ModelsDataset`: every complete run's model, `{name: () -> nn.Module}`, rebuilt
   from settings and safetensors weights.
+
+Each takes the store's `path`: a local path or an fsspec URL (`nonlinearity.storage`).
 """
 
 from __future__ import annotations
@@ -124,8 +126,7 @@ class ModelsDataset(AbstractDataset[None, dict]):
         return {
             n: partial(load_model, store, n, self._folded)
             for n in store.names()
-            if is_result(store.meta(n) or {"status": "unreadable"})
-            and (store.runs / n / weights).is_file()
+            if is_result(store.meta(n) or {"status": "unreadable"}) and store.has(n, weights)
         }
 
     def save(self, data: None) -> None:

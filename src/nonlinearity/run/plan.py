@@ -34,7 +34,6 @@ Nothing here writes: the store, its checkpoints and the model input are only rea
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -46,7 +45,7 @@ from ..training import GateConfig, TrainConfig, epochs_budget
 from .fingerprint import settings_diff
 from .record import FAILED, is_result
 from .spec import RunSpec, resolve_spec
-from .store import CHECKPOINT, RunStore
+from .store import RunStore
 from .train import example_input, identify, load_model, run_settings
 
 DONE, PARTIAL, TO_TRAIN, NOT_TRAINED = "done", "partial", "to train", "not trained"
@@ -285,7 +284,7 @@ def _device_type(meta: Mapping[str, Any]) -> str:
 def _seconds_per_epoch(store: RunStore, name: str, meta: Mapping[str, Any]) -> float | None:
     """Mean `epoch_time_s` of timing.json; else meta's train_time_s over the run's epochs."""
     try:
-        timing = json.loads((store.runs / name / "timing.json").read_text())
+        timing = store.timing(name)
     except (OSError, ValueError):
         timing = {}
     epochs = timing.get("epochs") if isinstance(timing, dict) else None
@@ -333,13 +332,8 @@ def costs(timed: Iterable[Timed], groups: Iterable[tuple[str, str, str]]) -> dic
 # --- status and rows ----------------------------------------------------------------------
 def _checkpoint(store: RunStore, name: str) -> dict | None:
     """The checkpoint in partial/<name>/ (its tensors mapped, not read), or None."""
-    path = store.partial / name / CHECKPOINT
-    if not path.is_file():
-        return None
-    import torch
-
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return store.checkpoint(name, mmap=True)
     except Exception:  # torn or foreign: the run starts over (store.load_checkpoint)
         return None
 

@@ -5,6 +5,8 @@
     runs/<name>/meta.json      guide §5.2 plus status, fingerprint, settings, provenance
     runs/<name>/timing.json    seconds per epoch and per phase (they differ run to run)
     runs/<name>/model.safetensors   the weights (complete runs only)
+    runs/<name>/_COMPLETE      on storage without atomic renames (not a local disk): the
+                               marker written last, without which the folder is no run
 
 `status` is `complete` (a result) or `failed` (not a result: `error` says why, e.g. a
 non-finite loss). Files are strict JSON: a non-finite float is written as null.

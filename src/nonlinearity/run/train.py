@@ -16,6 +16,7 @@ A non-finite loss or weight ends the run as `failed`, with the line that says wh
 from __future__ import annotations
 
 import copy
+import io
 import logging
 import time
 from collections.abc import Mapping
@@ -438,7 +439,7 @@ def load_model(store: RunStore, name: str, folded: bool = False) -> nn.Module:
     """
     meta = store.meta(name)
     if meta is None:
-        raise FileNotFoundError(f"{store.runs / name / 'meta.json'} is missing or invalid")
+        raise FileNotFoundError(f"{store.runs}/{name}/meta.json is missing or invalid")
     cfg = meta["config"]
     spec = RunSpec.from_settings(cfg["spec"])
     gates = GateConfig(**cfg["gating"]) if cfg.get("gating") else None
@@ -454,7 +455,7 @@ def load_model(store: RunStore, name: str, folded: bool = False) -> nn.Module:
 
         from ..pruning import apply_decisions, fold_model
 
-        decisions = pd.read_csv(store.runs / name / "pruning_decisions.csv")
+        decisions = pd.read_csv(io.StringIO(store.text(name, "pruning_decisions.csv")))
         apply_decisions(model, decisions, example_input(kind, shape))
         if folded:
             model = fold_model(model)
