@@ -12,6 +12,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
+# the tests also cover MLflow tracking (tests/test_tracking.py): the `mlflow` extra on top
+$(VENV)/.installed-mlflow: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,mlflow]'
+	touch $@
+
 install: $(VENV)/.installed
 
 run: install  ## the default pipeline on the embedded digits data: train the sweep, write the report
@@ -20,7 +25,7 @@ run: install  ## the default pipeline on the embedded digits data: train the swe
 	@ls data/07_model_output/runs
 	@echo "Report: data/08_reporting/report.md (figures in data/08_reporting/figures/)"
 
-test: install
+test: $(VENV)/.installed-mlflow
 	$(BIN)/pytest
 
 lint: install
@@ -40,6 +45,6 @@ bench-gpu: install  ## CIFAR-10 ResNet-18 backbone from scratch: s/epoch and ima
 viz: install  ## the pipelines in kedro-viz at http://127.0.0.1:4141
 	$(BIN)/kedro viz run --no-browser --host 127.0.0.1 --port 4141
 
-clean-data:  ## remove everything the pipelines wrote
-	find data -type f ! -name .gitkeep -delete
+clean-data:  ## remove everything the pipelines wrote (MLflow's data/09_tracking stays)
+	find data -type f ! -name .gitkeep ! -path 'data/09_tracking/*' -delete
 	find data -mindepth 2 -type d -empty -delete

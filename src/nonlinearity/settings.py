@@ -5,8 +5,15 @@ import os
 from kedro.config import OmegaConfigLoader
 
 from nonlinearity.hooks import SweepSummaryHook, ValidateParamsHook
+from nonlinearity.tracking import MlflowTrackingHook
 
-HOOKS = (ValidateParamsHook(), SweepSummaryHook())
+# MlflowTrackingHook: MLflow tracking when conf has a mlflow.yml (the `mlflow` extra);
+# without one it imports nothing and does nothing.
+HOOKS = (ValidateParamsHook(), SweepSummaryHook(), MlflowTrackingHook())
+
+# kedro-mlflow registers its own hook on install; MlflowTrackingHook runs it only when conf
+# has a mlflow.yml (without one it would log to ./mlruns, a store MLflow 3 refuses).
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
