@@ -283,7 +283,7 @@ def _exit_with_one_line(exc: Exception, kwargs: dict[str, Any]) -> None:
     local Dask cluster a stopped run had started is closed, so the line stays last).
     Anything else is raised on, with its traceback."""
     if runner := sys.modules.get("nonlinearity.runner"):
-        runner.close_unused_clusters()
+        runner.close_unused_workers()
     err = _explain(exc, kwargs)
     if err is None:
         raise exc

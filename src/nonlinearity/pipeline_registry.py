@@ -24,9 +24,11 @@ def register_pipelines() -> dict[str, Pipeline]:
         -> pruning -> benchmark -> reporting
 
     ordered by datasets: the later pipelines read the run store, so each takes the
-    outputs of the one before as extra inputs. activation_analysis and pruning act on the
-    runs this sweep trained or skipped (the training nodes' `<key>.run_name`); run alone,
-    each acts on every stored run that `select` picks.
+    outputs of the one before as extra inputs. In `__default__` each run of the sweep is
+    analysed and pruned by nodes of its own key (`<key>.analyse`, `<key>.prune`), which
+    start as soon as its training node ends, so a parallel runner overlaps them with the
+    runs still training; run alone, activation_analysis and pruning are one node each
+    over every stored run that `select` picks.
     """
     pipelines = find_pipelines(raise_errors=True)
     prep = data_prep.create_pipeline()
@@ -36,10 +38,11 @@ def register_pipelines() -> dict[str, Pipeline]:
             pipelines[name] = prep + pipelines[name]
     trained = prep + sum((m.create_pipeline() for m in training.values()), Pipeline([]))
     runs = sorted(o for o in trained.all_outputs() if o.endswith(".run_name"))
+    keys = [r.removesuffix(".run_name") for r in runs]
     pipelines["__default__"] = (
         trained
-        + activation_analysis.create_pipeline(runs=runs)
-        + pruning.create_pipeline(runs=runs)
+        + sum((activation_analysis.run_pipeline(k) for k in keys), Pipeline([]))
+        + pruning.sweep_pipeline(keys)
         + benchmark.create_pipeline(after=[*runs, "pruned_runs"])
         + reporting.create_pipeline(after=["benchmark_table", "pruned_runs"])
     )

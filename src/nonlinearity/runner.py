@@ -53,15 +53,38 @@ PACKAGE = __name__.split(".")[0]
 
 class ParallelRunner(KedroParallelRunner):
     """Kedro's ParallelRunner whose worker processes start with `threads` CPU threads
-    each (None: cores // workers)."""
+    each (None: cores // workers), and start when the runner is made: each imports torch
+    and the project (~4 s) while Kedro loads the catalog and checks the params, instead
+    of the first worker before the first node and the second when the sweep begins."""
 
     def __init__(
         self, max_workers: int | None = None, is_async: bool = False, threads: int | None = None
     ) -> None:
         super().__init__(max_workers=max_workers, is_async=is_async)
         self._threads = _positive(threads, "threads")
+        self._pool: ProcessPoolExecutor | None = self._start_pool(self._max_workers)
+        _STARTING.append(self._pool)
+
+    def _start_pool(self, workers: int) -> ProcessPoolExecutor:
+        context = os.environ.get("KEDRO_MP_CONTEXT")
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=get_context(context if context in ("fork", "spawn", "forkserver") else None),
+            initializer=_warm_worker,
+            initargs=(self._threads or thread_budget(workers),),
+        )
+        for _ in range(workers):  # a process is spawned per task submitted while none is idle
+            pool.submit(int)
+        return pool
 
     def _get_executor(self, max_workers: int) -> Executor:
+        pool, self._pool = self._pool, None
+        if pool in _STARTING:
+            _STARTING.remove(pool)
+        if pool is None or max_workers != pool._max_workers:  # a pipeline of fewer nodes
+            if pool is not None:
+                _close(pool)
+            pool = self._start_pool(max_workers)
         threads = self._threads or thread_budget(max_workers)
         self._logger.info(
             "ParallelRunner: %d worker processes, %d CPU thread%s each",
@@ -69,13 +92,27 @@ class ParallelRunner(KedroParallelRunner):
             threads,
             "" if threads == 1 else "s",
         )
-        context = os.environ.get("KEDRO_MP_CONTEXT")
-        return ProcessPoolExecutor(
-            max_workers=max_workers,
-            mp_context=get_context(context if context in ("fork", "spawn", "forkserver") else None),
-            initializer=use_threads,
-            initargs=(threads,),
-        )
+        return pool
+
+
+def _warm_worker(threads: int) -> None:
+    """A ParallelRunner worker's start: its thread budget, then what every training node
+    needs imported (the project's training stack; torch._dynamo, which the first
+    optimizer imports, ~1 s)."""
+    use_threads(threads)
+    import torch
+
+    from .pipelines import per_run  # noqa: F401
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
+def _close(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool's workers now, mid-start or idle, without waiting for them."""
+    processes = list((pool._processes or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.kill()
 
 
 class RunsIncompleteError(NonlinearityError):
@@ -423,16 +460,20 @@ def _logging() -> dict:
     return dict(getattr(LOGGING, "data", LOGGING))
 
 
-_STARTING: list[Any] = []  # local clusters started for runs that have not begun
+_STARTING: list[Any] = []  # worker pools, local clusters started for runs not begun yet
 
 
-def close_unused_clusters() -> None:
-    """Close the local clusters of runs that stopped before their first node (bad input),
-    so that their workers' start-up lines come before the error, not after it."""
+def close_unused_workers() -> None:
+    """Stop the worker pools and local clusters of runs that stopped before their first
+    node (bad input), so that no worker's start-up line comes after the error, and the
+    command does not wait for workers still importing torch."""
     while _STARTING:
-        future = _STARTING.pop()
+        started = _STARTING.pop()
         with contextlib.suppress(Exception):
-            future.result().close()
+            if isinstance(started, ProcessPoolExecutor):
+                _close(started)
+            else:
+                started.result().close()
 
 
 def _background(start: Any) -> Any:

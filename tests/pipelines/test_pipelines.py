@@ -132,7 +132,8 @@ def test_a_collapsed_layerwise_node_trains_nothing(digits_splits, tmp_path):
 
 def test_default_pipeline_is_the_whole_study_in_order():
     """data_prep -> training (matched after gated) -> activation_analysis -> pruning ->
-    benchmark -> reporting, by dataset dependencies."""
+    benchmark -> reporting, by dataset dependencies; each run analysed and pruned by
+    nodes of its key, which wait for its training only."""
     bootstrap_project(REPO)
     from nonlinearity.pipeline_registry import register_pipelines
 
@@ -147,8 +148,13 @@ def test_default_pipeline_is_the_whole_study_in_order():
     assert {"split_data", "prepare_model_input", "gated-base_s1.train"} <= before(
         "matched-base_s1.train"
     )
-    assert trains <= before("analyse_runs")
-    assert "analyse_runs" in before("prune_runs") and "prune_runs" in before("benchmark_runs")
+    for train in trains:
+        key = train.removesuffix(".train")
+        assert before(f"{key}.analyse") == before(train) | {train}
+        assert before(f"{key}.prune") == before(train) | {train, f"{key}.analyse"}
+    prunes = {n.name for n in default.nodes if n.name.endswith(".prune")}
+    assert len(prunes) == 27 and prunes <= before("sweep_pruned")
+    assert "sweep_pruned" in before("benchmark_runs")
     reporting = {n.name for n in pipelines["reporting"].nodes}
     assert all("benchmark_runs" in before(n) for n in reporting)
     for alone in ("activation_analysis", "pruning", "benchmark", "reporting"):

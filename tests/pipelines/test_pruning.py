@@ -4,7 +4,7 @@ import pytest
 
 from nonlinearity.analysis import AnalysisConfig, analyse
 from nonlinearity.errors import DataUnavailableError
-from nonlinearity.pipelines.pruning.nodes import prune_runs
+from nonlinearity.pipelines.pruning.nodes import prune_if_source, prune_runs, sweep_pruned
 from nonlinearity.pruning import PruneConfig
 from nonlinearity.run.name import parse_name
 from nonlinearity.run.spec import RunSpec
@@ -73,3 +73,28 @@ def test_sources_do_not_decide_the_pruned_run(analysed):
     meta = store.meta(next(n for n in before if "pruned-fixed_0_s0" in n))
     assert meta["config"]["epochs_budget"] == {"source": 2, "finetune": 1, "total": 3}
     assert meta["config"]["epochs_total"] == 3 and "sources" not in meta["config"]["pruning"]
+
+
+def _prune_key(analysed, run, sources=None, select="*"):
+    store, inputs, tables = analysed
+    params = {"finetune_epochs": 1, **({"sources": sources} if sources else {})}
+    names = prune_if_source(
+        store, inputs, tables, params, ANALYSIS, TINY_MEASURE, select, True, run
+    )
+    return [parse_name(n).source_key for n in names]
+
+
+def test_a_runs_own_prune_node_prunes_it_only_when_sources_name_its_key(analysed):
+    """`<key>.prune` of `__default__`: [its pruned run] or [], following `sources` at run
+    time; `sweep_pruned` lists them, and says so when the sweep pruned nothing."""
+    store = analysed[0]
+    (s0,) = [n for n in store.names() if "_fixed_0_s0_" in n]
+    (f50,) = [n for n in store.names() if "_fixed_50_s0_" in n]
+    assert _prune_key(analysed, s0) == ["fixed_0_s0"]
+    assert _prune_key(analysed, f50) == []
+    assert _prune_key(analysed, f50, ["fixed_50_*"]) == ["fixed_50_s0"]
+    assert _prune_key(analysed, "") == []  # not trained (diverged)
+    assert _prune_key(analysed, s0, select="*_fixed_50_*") == []
+    assert sweep_pruned({}, ["a"], [], ["b"]) == ["a", "b"]
+    with pytest.raises(DataUnavailableError, match=r"^no run of this sweep was pruned: "):
+        sweep_pruned({"sources": ["gated-*"]}, [], [])

@@ -29,7 +29,37 @@ def select_runs(
     among: Collection[str] | None = None,
 ) -> list[str]:
     """Complete runs whose name matches `select` (and whose approach is one of `approaches`,
-    and that are `among` these names, when given)."""
+    and that are `among` these names, when given); none is an error that says why."""
+    out, failed = _picked(store, select, approaches, among)
+    if not out and failed:
+        raise DataUnavailableError(
+            f"the {len(failed)} runs matching select={select!r} failed (meta.json says why): "
+            f"{', '.join(failed)}"
+        )
+    if not out:
+        of = " among this sweep's runs" if among is not None else ""
+        raise DataUnavailableError(
+            f"no complete run in {store.shown(store.runs)}/{of} matches select={select!r}: "
+            f"{TRAIN_FIRST}"
+        )
+    return out
+
+
+def select_run(
+    store: RunStore, select: str, name: str, approaches: tuple[str, ...] | None = None
+) -> list[str]:
+    """[`name`] when `select_runs` would pick it, else [] (a run's own node in the default
+    pipeline: "" is a run not trained, a failed run has no results to act on)."""
+    return _picked(store, select, approaches, [name])[0] if name else []
+
+
+def _picked(
+    store: RunStore,
+    select: str,
+    approaches: tuple[str, ...] | None,
+    among: Collection[str] | None,
+) -> tuple[list[str], list[str]]:
+    """(complete runs picked, failed runs that `select` matched)."""
     patterns = str(select or "*").split("|")
     out, failed = [], []
     for name in store.names():
@@ -46,18 +76,7 @@ def select_runs(
             continue
         if approaches is None or meta.get("config", {}).get("approach") in approaches:
             out.append(name)
-    if not out and failed:
-        raise DataUnavailableError(
-            f"the {len(failed)} runs matching select={select!r} failed (meta.json says why): "
-            f"{', '.join(failed)}"
-        )
-    if not out:
-        of = " among this sweep's runs" if among is not None else ""
-        raise DataUnavailableError(
-            f"no complete run in {store.shown(store.runs)}/{of} matches select={select!r}: "
-            f"{TRAIN_FIRST}"
-        )
-    return out
+    return out, failed
 
 
 def sweep_runs(runs: tuple[str, ...]) -> list[str] | None:

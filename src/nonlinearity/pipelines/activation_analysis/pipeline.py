@@ -1,21 +1,41 @@
 """activation_analysis: every stored run matching `select` (default: all), in one node;
-in `__default__`, the runs of this sweep only."""
+in `__default__`, each run of the sweep by a node of its own, `<key>.analyse`, which
+starts as soon as the run is trained."""
 
 from kedro.pipeline import Pipeline, node
 
-from .nodes import analyse_runs
+from .nodes import analyse_run, analyse_runs
+
+INPUTS = ["run_store", "model_inputs", "params:activation_analysis", "params:select"]
 
 
 def create_pipeline(runs: list[str] | None = None, **kwargs) -> Pipeline:
     """`runs`: datasets holding run names (the training nodes' `<key>.run_name`) to act on."""
-    inputs = ["run_store", "model_inputs", "params:activation_analysis", "params:select"]
     return Pipeline(
         [
             node(
                 analyse_runs,
-                [*inputs, *(runs or [])],
+                [*INPUTS, *(runs or [])],
                 ["activation_stats", "activation_tables"],
                 name="analyse_runs",
             )
         ]
+    )
+
+
+def run_pipeline(key: str) -> Pipeline:
+    """`<key>.analyse`: `<key>.run_name` -> `<key>.activation_stats`, `<key>.activation_tables`
+    (the same files in runs/<run_name>/ as `activation_stats`, `activation_tables`)."""
+    return Pipeline(
+        [
+            node(
+                analyse_run,
+                [*INPUTS, "run_name"],
+                ["activation_stats", "activation_tables"],
+                name="analyse",
+            )
+        ],
+        namespace=key,
+        inputs={"run_store", "model_inputs"},
+        parameters={i for i in INPUTS if i.startswith("params:")},
     )

@@ -1,5 +1,5 @@
 """pruning: linearise and remove neurons by their statistics, fine-tune, fold exactly."""
 
-from .pipeline import create_pipeline
+from .pipeline import create_pipeline, sweep_pipeline
 
-__all__ = ["create_pipeline"]
+__all__ = ["create_pipeline", "sweep_pipeline"]

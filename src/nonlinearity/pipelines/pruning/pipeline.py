@@ -1,5 +1,8 @@
 """pruning: every stored trained run matching `select` whose key `pruning.sources` names
-and that activation_analysis analysed; in `__default__`, the runs of this sweep only.
+and that activation_analysis analysed, in one node; in `__default__`, each run of the
+sweep by a node of its own, `<key>.prune` (a no-op unless `pruning.sources` names the
+key, so `--params=pruning.sources=...` is followed), which starts as soon as the run is
+analysed, and `sweep_pruned` lists what they pruned (`pruned_runs`).
 
 Each source run gets a new run, `<dataset>_<model>_pruned-<key>_c<digest>`, with its
 decisions and folded model, written into the run store like any run.
@@ -7,28 +10,41 @@ decisions and folded model, written into the run store like any run.
 
 from kedro.pipeline import Pipeline, node
 
-from .nodes import prune_runs
+from .nodes import prune_if_source, prune_runs, sweep_pruned
+
+INPUTS = [
+    "run_store",
+    "model_inputs",
+    "activation_tables",
+    "params:pruning",
+    "params:activation_analysis",
+    "params:measure",
+    "params:select",
+    "params:rerun",
+]
 
 
 def create_pipeline(runs: list[str] | None = None, **kwargs) -> Pipeline:
     """`runs`: datasets holding run names (the training nodes' `<key>.run_name`) to act on."""
+    return Pipeline([node(prune_runs, [*INPUTS, *(runs or [])], "pruned_runs", name="prune_runs")])
+
+
+def run_pipeline(key: str) -> Pipeline:
+    """`<key>.prune`: `<key>.run_name`, `<key>.activation_tables` -> `<key>.pruned_runs`."""
     return Pipeline(
-        [
-            node(
-                prune_runs,
-                [
-                    "run_store",
-                    "model_inputs",
-                    "activation_tables",
-                    "params:pruning",
-                    "params:activation_analysis",
-                    "params:measure",
-                    "params:select",
-                    "params:rerun",
-                    *(runs or []),
-                ],
-                "pruned_runs",
-                name="prune_runs",
-            )
-        ]
+        [node(prune_if_source, [*INPUTS, "run_name"], "pruned_runs", name="prune")],
+        namespace=key,
+        inputs={"run_store", "model_inputs"},
+        parameters={i for i in INPUTS if i.startswith("params:")},
     )
+
+
+def sweep_pipeline(keys: list[str]) -> Pipeline:
+    """Every key's `<key>.prune`, and `sweep_pruned`: their lists -> `pruned_runs`."""
+    collect = node(
+        sweep_pruned,
+        ["params:pruning", *(f"{k}.pruned_runs" for k in keys)],
+        "pruned_runs",
+        name="sweep_pruned",
+    )
+    return sum((run_pipeline(k) for k in keys), Pipeline([collect]))
