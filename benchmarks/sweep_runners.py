@@ -1,13 +1,15 @@
 """The default sweep with each runner, side by side: sequential, ParallelRunner, DaskRunner.
 
-    python benchmarks/sweep_runners.py [--rounds 2] [--workers 2] [--params k=v,...]
+    python benchmarks/sweep_runners.py [--rounds 2] [--workers 2] [--pipelines sweep,__default__]
 
-Each round runs `kedro run` (the whole `__default__` pipeline: data_prep, every training
-run, analysis, pruning, benchmark, report) once per runner, each from empty data in its
-own scratch copy of the project, in an order that rotates from round to round, so drift
-of a shared machine hits every runner alike. It prints each run's wall time (the command,
-start-up included) and Kedro's "Pipeline execution completed in" time, and the speed-up
-of each runner over the sequential one of the same round (median over rounds).
+Each round runs `kedro run --pipelines=P` once per runner and pipeline, each from empty
+data in its own scratch copy of the project, in an order that rotates from round to
+round, so drift of a shared machine hits every runner alike. `sweep` is data_prep and
+every training run; `__default__` adds analysis, pruning, the latency benchmark (timed
+for a fixed time per model, alone: it cannot go faster with more workers) and the report.
+It prints each run's wall time (the command, start-up included) and Kedro's "Pipeline
+execution completed in" time, and the speed-up of each runner over the sequential one of
+the same round (median over rounds).
 
 Runners use their defaults: sequential runs get torch's threads (one per core), the
 parallel and Dask workers `cores // workers` each (`nonlinearity.device.thread_budget`);
@@ -57,10 +59,10 @@ def scratch(root: Path) -> Path:
     return root
 
 
-def run_once(project: Path, args: list[str], params: str | None) -> dict:
+def run_once(project: Path, args: list[str], params: str | None, pipeline: str) -> dict:
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "2000"}
     own = [a.removeprefix("--params=") for a in args if a.startswith("--params=")]
-    args = [a for a in args if not a.startswith("--params=")]
+    args = [f"--pipelines={pipeline}", *(a for a in args if not a.startswith("--params="))]
     merged = ",".join([*own, *([params] if params else [])])
     cmd = [str(KEDRO), "run", *args, *([f"--params={merged}"] if merged else [])]
     started = time.perf_counter()
@@ -84,6 +86,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="processes of the parallel runners")
     ap.add_argument("--runners", default="sequential,sequential-1,parallel,dask")
     ap.add_argument("--params", default=None, help="--params for every run (key=value,...)")
+    ap.add_argument("--pipelines", default="sweep,__default__", help="pipelines to time")
     args = ap.parse_args()
     chosen = {k: v for k, v in runners(args.workers).items() if k in args.runners.split(",")}
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -91,22 +94,35 @@ def main() -> None:
         f"{cores} cores; default sweep ({args.params or 'conf as is'}); "
         f"{args.workers} workers; {args.rounds} round(s)\n"
     )
+    for pipeline in args.pipelines.split(","):
+        results = time_runners(chosen, args.rounds, args.params, pipeline)
+        print_table(results, pipeline, args.workers)
+
+
+def time_runners(
+    chosen: dict[str, list[str]], rounds: int, params: str | None, pipeline: str
+) -> dict[str, list[dict]]:
     results: dict[str, list[dict]] = {k: [] for k in chosen}
     names = list(chosen)
     with tempfile.TemporaryDirectory(prefix="sweep_runners_") as tmp:
-        for r in range(args.rounds):
+        for r in range(rounds):
             order = names[r % len(names) :] + names[: r % len(names)]
             for name in order:
                 project = scratch(Path(tmp) / f"{name}_{r}")
-                result = run_once(project, chosen[name], args.params)
+                result = run_once(project, chosen[name], params, pipeline)
                 results[name].append(result)
                 print(
-                    f"round {r + 1}  {name:<10} {result['wall_s']:7.1f} s wall, "
+                    f"{pipeline}  round {r + 1}  {name:<12} {result['wall_s']:7.1f} s wall, "
                     f"{result['pipeline_s']:7.1f} s pipeline ({result['runs']})",
                     flush=True,
                 )
                 shutil.rmtree(project)
-    print("\n| runner | wall s (per round) | pipeline s (per round) | speed-up vs sequential |")
+    return results
+
+
+def print_table(results: dict[str, list[dict]], pipeline: str, workers: int) -> None:
+    print(f"\n`kedro run --pipelines={pipeline}`\n")
+    print("| runner | wall s (per round) | pipeline s (per round) | speed-up vs sequential |")
     print("|---|---|---|---|")
     for name, rs in results.items():
         walls = ", ".join(f"{x['wall_s']:.1f}" for x in rs)
@@ -123,10 +139,11 @@ def main() -> None:
         label = {
             "sequential": "sequential (torch's threads: one per core)",
             "sequential-1": "sequential, training.threads=1",
-            "parallel": f"ParallelRunner ({args.workers} workers)",
-            "dask": f"DaskRunner (local, {args.workers} workers)",
+            "parallel": f"ParallelRunner ({workers} workers)",
+            "dask": f"DaskRunner (local, {workers} workers)",
         }[name]
         print(f"| {label} | {walls} | {pipes} | {speed} |")
+    print()
 
 
 if __name__ == "__main__":

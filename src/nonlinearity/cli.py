@@ -359,7 +359,7 @@ def _model_input(catalog: Any, params: dict[str, Any]) -> tuple[str | None, str]
     if "fingerprint" not in made.info:
         made = dataset.load()
     fp = data_fingerprint(made)
-    where = RunStore.shown(Path(getattr(dataset, "_path", "model_input")))
+    where = RunStore.shown(str(getattr(dataset, "_path", "model_input")))
     return fp, f"model input: {where} (fingerprint {fp[:12]})"
 
 

@@ -18,7 +18,9 @@ def register_pipelines() -> dict[str, Pipeline]:
     """Training pipelines include data_prep, so each runs alone from raw data.
 
     Kedro may load only the requested pipelines, so the ones others are built from are
-    built here directly. `__default__` is the whole study of one data set:
+    built here directly. `sweep` trains every run of the sweep and nothing after (to
+    train on a cluster, then analyse and report where the results are); `__default__`
+    is the whole study of one data set:
 
         data_prep -> train_fixed + train_gated (+ matched runs) -> activation_analysis
         -> pruning -> benchmark -> reporting
@@ -39,6 +41,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     trained = prep + sum((m.create_pipeline() for m in training.values()), Pipeline([]))
     runs = sorted(o for o in trained.all_outputs() if o.endswith(".run_name"))
     keys = [r.removesuffix(".run_name") for r in runs]
+    pipelines["sweep"] = trained
     pipelines["__default__"] = (
         trained
         + sum((activation_analysis.run_pipeline(k) for k in keys), Pipeline([]))

@@ -354,3 +354,14 @@ def test_runs_of_other_settings_are_never_averaged():
     assert s.loc["a", "setting"] == "digits · mlp [training.epochs=2]"
     assert s.loc["e", "setting"] == "digits · mlp [training.epochs=8]"
     assert s.loc["e", "label"] == "gated base"
+
+
+def test_collect_leaves_out_runs_the_store_has_not_published():
+    """On storage published by a marker, a run folder being written is listed by the
+    catalog's `runs` but not by the store: the report leaves it out."""
+    good = sweep({0.0: 0.97}, sd=0.0, seeds=1, rng=None)
+    (run,) = good
+    parts = {f"{run}/{f}": (lambda r=good[run][f]: r) for f in ("history", "meta")}
+    parts |= {"half_run/history": lambda: [], "half_run/meta": lambda: {}}
+    assert list(collect_runs(parts, published={run})) == [run]
+    assert set(collect_runs(parts)) == {run, "half_run"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import statistics
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import pandas as pd
@@ -19,15 +19,21 @@ log = logging.getLogger(__name__)
 FILES = ("history", "meta", "activation_stats")
 
 
-def collect_runs(partitions: Mapping[str, Callable[[], Any]]) -> dict[str, dict[str, Any]]:
+def collect_runs(
+    partitions: Mapping[str, Callable[[], Any]], published: Collection[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """`{"<run>/<file>": load}` -> `{run: {"history", "meta", "activation_stats"?}}`.
 
-    A run whose history or meta is missing or is not valid JSON is skipped with a
-    warning naming the file; a broken activation_stats.json only loses that part.
+    `published`: the run store's runs (`RunStore.names`); a folder outside it is a run
+    still being written (on storage published by a marker) and is left out. A run whose
+    history or meta is missing or is not valid JSON is skipped with a warning naming the
+    file; a broken activation_stats.json only loses that part.
     """
     grouped: dict[str, dict[str, Callable]] = {}
     for key, load in partitions.items():
         run, _, file = key.rpartition("/")
+        if published is not None and run not in published:
+            continue
         if run and "/" not in run and file in FILES:
             grouped.setdefault(run, {})[file] = load
     runs: dict[str, dict[str, Any]] = {}

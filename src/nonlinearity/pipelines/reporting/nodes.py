@@ -11,13 +11,15 @@ from matplotlib.figure import Figure
 
 from ... import reporting
 from ...params import ReportingConfig, parse
+from ...run.store import RunStore
 
 log = logging.getLogger(__name__)
 
 
-def collect(runs: dict[str, Callable], *after: Any) -> dict[str, dict]:
-    """All run files; `after` only orders this node after the training nodes."""
-    records = reporting.collect_runs(runs)
+def collect(runs: dict[str, Callable], store: RunStore, *after: Any) -> dict[str, dict]:
+    """The files of every run the store has published; `after` only orders this node
+    after the training nodes."""
+    records = reporting.collect_runs(runs, set(store.names()))
     log.info("reporting on %d runs", len(records))
     return records
 
