@@ -15,9 +15,9 @@ from tests.test_run import _files, _kedro
 
 PIPELINES = (
     "__default__, activation_analysis, benchmark, data_prep, pruning, reporting, "
-    "train_fixed, train_gated"
+    "sweep, train_fixed, train_gated"
 )
-RUNS = ", ".join(sorted(DEFAULT_RUNS))
+RUNS = ", ".join(sorted([*DEFAULT_RUNS, "analysis", "pruning"]))
 GATED = ", ".join(sorted(r for r in DEFAULT_RUNS if r.startswith(("gated-", "matched-"))))
 
 

@@ -461,7 +461,7 @@ def test_stale_model_input_stops_before_training(stopped):
     assert done.rc == 2, done
     assert done.stderr.strip() == (
         "Error: model_input of digits was made with data.split_seed=7, and this run asks for "
-        "0: run data_prep again with the same --params (kedro run --pipeline=data_prep)"
+        "0: run data_prep again with the same --params (kedro run --pipelines=data_prep)"
     )
     assert _snapshot(project / "data") == before  # no run folder, nothing else written
 

@@ -1,5 +1,7 @@
 """Project pipelines."""
 
+import warnings
+
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
@@ -11,6 +13,14 @@ from .pipelines import (
     reporting,
     train_fixed,
     train_gated,
+)
+
+# Each run of the sweep is a Kedro namespace (`<key>.train` -> `<key>.record`,
+# `<key>.run_name`), as Kedro means dots to be used; Kedro warns when a node reads a
+# dataset of another namespace, which this project does by design: a matched run reads its
+# gated run's record, and the nodes after training collect every run's name.
+warnings.filterwarnings(
+    "ignore", message="One or more dataset names contain '.'", module="kedro.pipeline.node"
 )
 
 
@@ -27,7 +37,7 @@ def register_pipelines() -> dict[str, Pipeline]:
 
     ordered by datasets: the later pipelines read the run store, so each takes the
     outputs of the one before as extra inputs. In `__default__` each run of the sweep is
-    analysed and pruned by nodes of its own key (`<key>.analyse`, `<key>.prune`), which
+    analysed and pruned by nodes of its own (`analysis.<key>`, `pruning.<key>`), which
     start as soon as its training node ends, so a parallel runner overlaps them with the
     runs still training; run alone, activation_analysis and pruning are one node each
     over every stored run that `select` picks.

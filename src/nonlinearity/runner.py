@@ -49,6 +49,10 @@ from .device import cpu_cores, thread_budget, use_threads
 from .errors import ConfigError, NonlinearityError
 
 PACKAGE = __name__.split(".")[0]
+log = logging.getLogger(__name__)
+# Kedro's own lines (each node completed, the run's end) stay under Kedro's logger, which
+# conf/logging.yml keeps at WARNING; the runners' own lines are this module's.
+KEDRO_LOGGER = property(lambda self: logging.getLogger("kedro.runner"))
 
 
 class ParallelRunner(KedroParallelRunner):
@@ -64,6 +68,8 @@ class ParallelRunner(KedroParallelRunner):
         self._threads = _positive(threads, "threads")
         self._pool: ProcessPoolExecutor | None = self._start_pool(self._max_workers)
         _STARTING.append(self._pool)
+
+    _logger = KEDRO_LOGGER
 
     def _start_pool(self, workers: int) -> ProcessPoolExecutor:
         context = os.environ.get("KEDRO_MP_CONTEXT")
@@ -86,7 +92,7 @@ class ParallelRunner(KedroParallelRunner):
                 _close(pool)
             pool = self._start_pool(max_workers)
         threads = self._threads or thread_budget(max_workers)
-        self._logger.info(
+        log.info(
             "ParallelRunner: %d worker processes, %d CPU thread%s each",
             max_workers,
             threads,
@@ -153,6 +159,8 @@ class DaskRunner(AbstractRunner):
         if self._starting is not None:
             _STARTING.append(self._starting)
 
+    _logger = KEDRO_LOGGER
+
     # Kedro's runner interface ------------------------------------------------------------
     def _get_executor(self, max_workers: int) -> Executor | None:
         return None  # unused: _run hands the whole graph to Dask
@@ -172,7 +180,7 @@ class DaskRunner(AbstractRunner):
             _STARTING.remove(self._starting)
         with cluster as target, self._connect(Client, target) as client:
             info = client.scheduler_info(n_workers=-1)  # every worker, once
-            self._logger.info("DaskRunner: %s", _describe(client, info, self._address))
+            log.info("DaskRunner: %s", _describe(client, info, self._address))
             setup = WorkerSetup(_logging(), self._threads, _hosts(info))
             shared = client.scatter(catalog, broadcast=True, hash=False)
             futures = self._submit(

@@ -133,7 +133,7 @@ def test_a_collapsed_layerwise_node_trains_nothing(digits_splits, tmp_path):
 def test_default_pipeline_is_the_whole_study_in_order():
     """data_prep -> training (matched after gated) -> activation_analysis -> pruning ->
     benchmark -> reporting, by dataset dependencies; each run analysed and pruned by
-    nodes of its key, which wait for its training only."""
+    nodes of its own, which wait for its training only."""
     bootstrap_project(REPO)
     from nonlinearity.pipeline_registry import register_pipelines
 
@@ -150,11 +150,15 @@ def test_default_pipeline_is_the_whole_study_in_order():
     )
     for train in trains:
         key = train.removesuffix(".train")
-        assert before(f"{key}.analyse") == before(train) | {train}
-        assert before(f"{key}.prune") == before(train) | {train, f"{key}.analyse"}
-    prunes = {n.name for n in default.nodes if n.name.endswith(".prune")}
-    assert len(prunes) == 27 and prunes <= before("sweep_pruned")
-    assert "sweep_pruned" in before("benchmark_runs")
+        assert before(f"analysis.{key}") == before(train) | {train}
+        assert before(f"pruning.{key}") == before(train) | {train, f"analysis.{key}"}
+    prunes = {n.name for n in default.nodes if n.namespace == "pruning"} - {"pruning.sweep"}
+    assert len(prunes) == 27 and prunes <= before("pruning.sweep")
+    assert "pruning.sweep" in before("benchmark_runs")
+    # a run's namespace is its training: --namespaces=<key> trains it, nothing after
+    assert {n.name for n in default.only_nodes_with_namespaces(["fixed_50_s0"]).nodes} == {
+        "fixed_50_s0.train"
+    }
     reporting = {n.name for n in pipelines["reporting"].nodes}
     assert all("benchmark_runs" in before(n) for n in reporting)
     for alone in ("activation_analysis", "pruning", "benchmark", "reporting"):

@@ -85,7 +85,7 @@ def _prune_key(analysed, run, sources=None, select="*"):
 
 
 def test_a_runs_own_prune_node_prunes_it_only_when_sources_name_its_key(analysed):
-    """`<key>.prune` of `__default__`: [its pruned run] or [], following `sources` at run
+    """`pruning.<key>` of `__default__`: [its pruned run] or [], following `sources` at run
     time; `sweep_pruned` lists them, and says so when the sweep pruned nothing."""
     store = analysed[0]
     (s0,) = [n for n in store.names() if "_fixed_0_s0_" in n]

@@ -93,7 +93,7 @@ def check_model_input(
     if stale:
         raise ConfigError(
             f"model_input of {splits.name} {stale}: run data_prep again with the same --params "
-            "(kedro run --pipeline=data_prep)"
+            "(kedro run --pipelines=data_prep)"
         )
 
 

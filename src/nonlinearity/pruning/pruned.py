@@ -1,7 +1,10 @@
 """A pruned run: decide, linearise and remove, fine-tune, fold, measure, record.
 
 The pruned run of `digits_mlp_fixed_0_s0_c1f3a9e` is `digits_mlp_pruned-fixed_0_s0_c<d>`,
-where `d` fingerprints the source's fingerprint with the pruning and threshold settings.
+where `d` fingerprints the source's name with the pruning and threshold settings: the
+same settings, the same name, as for trained runs. Its fingerprint adds the source's
+fingerprint and statistics, so the pruned run of a source retrained on other data takes
+the old one's name and moves it to superseded/, instead of standing beside it.
 """
 
 from __future__ import annotations
@@ -195,18 +198,21 @@ def pruned_identity(
     from ..run.name import format_name, parse_name, pruned_key
 
     src = parse_name(source_meta["run_name"])
+    settings = {
+        "source": source_meta["run_name"],
+        "pruning": cfg.settings(),
+        "thresholds": asdict(thresholds),
+    }
     fp = fingerprint(
         {
+            **settings,
             "source": source_meta["fingerprint"],
-            "pruning": cfg.settings(),
-            "thresholds": asdict(thresholds),
             "statistics": None if neurons is None else fingerprint(neurons.to_csv(index=False)),
         }
     )
     cfg_src = source_meta["config"]
-    name = format_name(
-        cfg_src["dataset"], cfg_src["model"].get("name", "mlp"), pruned_key(src.key), fp
-    )
+    model = cfg_src["model"].get("name", "mlp")
+    name = format_name(cfg_src["dataset"], model, pruned_key(src.key), fingerprint(settings))
     return name, fp
 
 

@@ -31,7 +31,7 @@ FOLDED = "pruning, folded"  # a pruned run's folded model: its own points
 PATTERN_MARKERS = {"structured": "X", "alternating": "*"}  # fixed, other than random
 ONE_SEED = "1 seed (no interval)"
 HOLLOW = "white"  # face of a one-seed marker
-NOT_MEASURED = "latency not measured: run kedro run --pipeline=benchmark"
+NOT_MEASURED = "latency not measured: run kedro run --pipelines=benchmark"
 CANNOT_TELL = "overlapping intervals cannot be told apart"
 MEAN_ALPHA = "layer's mean α"
 PAIRED = "mean ± 95 % CI over seeds of the same-seed differences"
@@ -559,7 +559,7 @@ def gate_dynamics(summary: pd.DataFrame, runs: Mapping) -> Figure:
                     )
     df = pd.DataFrame(rows)
     if df.empty:
-        return _empty("Gate dynamics", "no gated runs (kedro run --pipeline=train_gated)")
+        return _empty("Gate dynamics", "no gated runs (kedro run --pipelines=train_gated)")
     _style()
     configs = sorted(df.config.unique())
     fig, axes = _subplots(len(configs), 2, figsize=(11, 3.4 * len(configs)))

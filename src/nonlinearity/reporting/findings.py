@@ -197,7 +197,7 @@ def speed_claim(setting: str, lat: pd.DataFrame) -> dict:
         return _claim(
             "speed",
             setting,
-            f"**{setting}**: latency was not measured (`kedro run --pipeline=benchmark` "
+            f"**{setting}**: latency was not measured (`kedro run --pipelines=benchmark` "
             "times every run in interleaved rounds); no speed claim.",
             "not measured",
             {},
@@ -532,7 +532,7 @@ def _alpha_converged(summary: pd.DataFrame, runs: Mapping, j: ReportingConfig) -
 def _latency_batch(lat_rounds: pd.DataFrame) -> dict:
     what = "Latency gains measured with a consistent batch size"
     if lat_rounds.empty:
-        return _item(what, "not run", "latency was not measured (kedro run --pipeline=benchmark)")
+        return _item(what, "not run", "latency was not measured (kedro run --pipelines=benchmark)")
     per_setting = lat_rounds.groupby("setting").apply(
         lambda g: sorted(set(g.batch_size)), include_groups=False
     )
@@ -576,7 +576,7 @@ def _representative_stats(summary: pd.DataFrame, runs: Mapping, j: ReportingConf
         )
     if not rows:
         return _item(
-            what, "not run", "no activation statistics (kedro run --pipeline=activation_analysis)"
+            what, "not run", "no activation statistics (kedro run --pipelines=activation_analysis)"
         )
     tvs = [r["tv"] for r in rows if r["tv"] is not None]
     if not tvs:
@@ -704,7 +704,7 @@ def _pruning_documented(summary: pd.DataFrame, runs: Mapping) -> dict:
             }
         )
     if not rows:
-        return _item(what, "not run", "no pruned runs (kedro run --pipeline=pruning)")
+        return _item(what, "not run", "no pruned runs (kedro run --pipelines=pruning)")
     complete = all(
         r[k] is not None for r in rows for k in ("source_test_acc", "val_acc_pruned", "test_acc")
     )

@@ -179,7 +179,7 @@ def _latency_section(findings: Mapping[str, Any], ranking: pd.DataFrame, top: in
     out = ["### Latency (interleaved rounds)", ""]
     if not lat:
         return out + [
-            "_Latency was not measured: `kedro run --pipeline=benchmark` times every run and "
+            "_Latency was not measured: `kedro run --pipelines=benchmark` times every run and "
             "its all-ReLU baseline in interleaved rounds. No speed claim is made._",
             "",
         ]
@@ -424,7 +424,7 @@ def _interpretation_section(
     if len(layers):
         out += [
             "",
-            "Per-layer activation statistics (`kedro run --pipeline=activation_analysis`):",
+            "Per-layer activation statistics (`kedro run --pipelines=activation_analysis`):",
             "",
         ]
         cols = ["run", "layer_idx", "layer", "pos_frac", "nonlinear_score"]
@@ -506,7 +506,7 @@ def _limitations(findings: Mapping[str, Any], summary: pd.DataFrame) -> list[str
     out += ["", "## 10. Future work", ""]
     out += [
         "- Fold linear conv channels (the composed kernel grows: worth it only for 1x1 convs).",
-        "- Energy per sample on GPUs (`kedro run --pipeline=benchmark` records it where NVML "
+        "- Energy per sample on GPUs (`kedro run --pipelines=benchmark` records it where NVML "
         "is available) and robustness evaluation.",
         "- Adaptive ratio schedules during training.",
         "",

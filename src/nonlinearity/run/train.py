@@ -263,7 +263,7 @@ def _train_run(
     model.to(device)
     data = to_device(splits, device)
     started = time.perf_counter()
-    log.info(
+    log.debug(
         "%s: %d train / %d val / %d test samples on %s", name, *splits.sizes().values(), device
     )
 

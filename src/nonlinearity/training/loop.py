@@ -30,6 +30,9 @@ from .config import GateConfig, TrainConfig
 from .regularizers import gate_penalty, temperature_at
 
 log = logging.getLogger(__name__)
+# An epoch's line is INFO when this long has passed since the run's last INFO line (slow
+# epochs: every one), DEBUG otherwise (a fast sweep: one line per run, from run/train.py).
+PROGRESS_EVERY_S = 10.0
 
 
 class DivergedError(NonlinearityError):
@@ -211,6 +214,7 @@ def _fit(
     """`fit`'s epochs, with batches made in `memory_format`."""
     device = data.device
     inputs = batch_inputs(data, memory_format)
+    last_line = time.perf_counter()
     torch.manual_seed(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
     gate_modules = gated_layers(model)
@@ -296,7 +300,10 @@ def _fit(
         except DivergedError as exc:
             exc.history = history
             raise
-        log.info(
+        slow = time.perf_counter() - last_line >= PROGRESS_EVERY_S
+        last_line = time.perf_counter() if slow else last_line
+        log.log(
+            logging.INFO if slow else logging.DEBUG,
             "%s %s epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.2fs",
             label,
             phase,

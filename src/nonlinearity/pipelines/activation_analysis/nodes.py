@@ -38,7 +38,7 @@ def analyse_run(
     select: str,
     run: str,
 ) -> tuple[dict, dict]:
-    """`<key>.analyse`: the run its training node named ("": none), if `select` picks it."""
+    """`analysis.<key>`: the run its training node named ("": none), if `select` picks it."""
     return _analyse(store, model_inputs, params, select_run(store, select, run))
 
 

@@ -1,6 +1,7 @@
 """activation_analysis: every stored run matching `select` (default: all), in one node;
-in `__default__`, each run of the sweep by a node of its own, `<key>.analyse`, which
-starts as soon as the run is trained."""
+in `__default__`, each run of the sweep by a node of its own, `analysis.<key>`, which
+starts as soon as the run is trained (`--namespaces=analysis` runs them all; the run's
+own namespace, `--namespaces=<key>`, stays its training)."""
 
 from kedro.pipeline import Pipeline, node
 
@@ -24,18 +25,9 @@ def create_pipeline(runs: list[str] | None = None, **kwargs) -> Pipeline:
 
 
 def run_pipeline(key: str) -> Pipeline:
-    """`<key>.analyse`: `<key>.run_name` -> `<key>.activation_stats`, `<key>.activation_tables`
+    """`analysis.<key>`: `<key>.run_name` -> `<key>.activation_stats`, `<key>.activation_tables`
     (the same files in runs/<run_name>/ as `activation_stats`, `activation_tables`)."""
+    outputs = [f"{key}.activation_stats", f"{key}.activation_tables"]
     return Pipeline(
-        [
-            node(
-                analyse_run,
-                [*INPUTS, "run_name"],
-                ["activation_stats", "activation_tables"],
-                name="analyse",
-            )
-        ],
-        namespace=key,
-        inputs={"run_store", "model_inputs"},
-        parameters={i for i in INPUTS if i.startswith("params:")},
+        [node(analyse_run, [*INPUTS, f"{key}.run_name"], outputs, name=key, namespace="analysis")]
     )

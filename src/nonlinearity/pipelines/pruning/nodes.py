@@ -15,7 +15,7 @@ from ...run.store import RunStore
 
 log = logging.getLogger(__name__)
 
-ANALYSE_FIRST = "run kedro run --pipeline=activation_analysis first"
+ANALYSE_FIRST = "run kedro run --pipelines=activation_analysis first"
 TRAINED = ("fixed", "layerwise", "gating", "matched")  # approaches of runs that can be pruned
 
 
@@ -56,7 +56,7 @@ def prune_if_source(
     rerun: bool,
     run: str,
 ) -> list[str]:
-    """`<key>.prune`: the run its training node named, when `select` picks it and
+    """`pruning.<key>`: the run its training node named, when `select` picks it and
     `pruning.sources` names its key -> [its pruned run]; [] otherwise."""
     cfg = PruneConfig.from_params(params)
     if not run or not cfg.prunes(parse_name(run).key):
@@ -68,7 +68,7 @@ def prune_if_source(
 
 
 def sweep_pruned(params: dict[str, Any], *pruned: list[str]) -> list[str]:
-    """The `<key>.prune` nodes' pruned runs, in one list (`pruned_runs`)."""
+    """The `pruning.<key>` nodes. pruned runs, in one list (`pruned_runs`)."""
     names = [name for runs in pruned for name in runs]
     if not names:
         raise DataUnavailableError(
