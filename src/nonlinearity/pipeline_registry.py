@@ -2,7 +2,6 @@
 
 import warnings
 
-from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 from .pipelines import (
@@ -24,13 +23,25 @@ warnings.filterwarnings(
 )
 
 
+MODULES = {
+    "activation_analysis": activation_analysis,
+    "benchmark": benchmark,
+    "data_prep": data_prep,
+    "pruning": pruning,
+    "reporting": reporting,
+    "train_fixed": train_fixed,
+    "train_gated": train_gated,
+}
+
+
 def register_pipelines() -> dict[str, Pipeline]:
     """Training pipelines include data_prep, so each runs alone from raw data.
 
-    Kedro may load only the requested pipelines, so the ones others are built from are
-    built here directly. `sweep` trains every run of the sweep and nothing after (to
-    train on a cluster, then analyse and report where the results are); `__default__`
-    is the whole study of one data set:
+    The pipelines are listed (`MODULES`), not found by `find_pipelines`, which, asked for
+    one pipeline by the command line, looks for a folder of its name (`sweep` has none).
+    `sweep` trains every run of the sweep and nothing after (to train on a cluster, then
+    analyse and report where the results are); `__default__` is the whole study of one
+    data set:
 
         data_prep -> train_fixed + train_gated (+ matched runs) -> activation_analysis
         -> pruning -> benchmark -> reporting
@@ -42,13 +53,11 @@ def register_pipelines() -> dict[str, Pipeline]:
     runs still training; run alone, activation_analysis and pruning are one node each
     over every stored run that `select` picks.
     """
-    pipelines = find_pipelines(raise_errors=True)
-    prep = data_prep.create_pipeline()
-    training = {"train_fixed": train_fixed, "train_gated": train_gated}
-    for name in training:
-        if name in pipelines:
-            pipelines[name] = prep + pipelines[name]
-    trained = prep + sum((m.create_pipeline() for m in training.values()), Pipeline([]))
+    pipelines = {name: module.create_pipeline() for name, module in MODULES.items()}
+    prep = pipelines["data_prep"]
+    for name in ("train_fixed", "train_gated"):
+        pipelines[name] = prep + pipelines[name]
+    trained = pipelines["train_fixed"] + pipelines["train_gated"]
     runs = sorted(o for o in trained.all_outputs() if o.endswith(".run_name"))
     keys = [r.removesuffix(".run_name") for r in runs]
     pipelines["sweep"] = trained
