@@ -18,7 +18,6 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from nonlinearity.errors import ConfigError
 from nonlinearity.run.record import RunRecord
 from nonlinearity.run.store import RunStore
 from nonlinearity.runner import DaskRunner, ParallelRunner
@@ -208,10 +207,17 @@ def test_artefacts_are_the_stored_files(sequential):
     assert store.artefact(parent, "report.md") == (reporting / "report.md").read_bytes()
 
 
-def test_runs_on_a_dask_cluster_are_logged_by_their_workers(tmp_path):
+WORKERS = {
+    "dask": lambda: DaskRunner(n_workers=2, threads=1),
+    "parallel": lambda: ParallelRunner(max_workers=2, threads=1),
+}
+
+
+@pytest.mark.parametrize("runner", WORKERS)
+def test_runs_in_worker_processes_are_logged_by_their_workers(tmp_path, runner):
     """... into the project's store by default: data/09_tracking/{mlflow.db,artifacts/}."""
     project = _project(tmp_path / "p", DEFAULT_STORE)
-    runner = DaskRunner(n_workers=2, threads=1)
+    runner = WORKERS[runner]()
     _run(project, runner=runner, pipeline_names=["train_fixed"])
     tracking = project / "data" / "09_tracking"
     store = Store(f"sqlite:///{tracking / 'mlflow.db'}")
@@ -226,14 +232,6 @@ def test_runs_on_a_dask_cluster_are_logged_by_their_workers(tmp_path):
             run.data.params["fingerprint"]
             == _json(_stored(project)[name] / "meta.json")["fingerprint"]
         )
-
-
-def test_tracking_refuses_the_parallel_runner_before_any_work(tmp_path):
-    project = _project(tmp_path / "p", DEFAULT_STORE)
-    with pytest.raises(ConfigError, match="does not work with ParallelRunner yet"):
-        _run(project, runner=ParallelRunner(max_workers=2))
-    assert Store(f"sqlite:///{project / 'data' / '09_tracking' / 'mlflow.db'}").runs() == []
-    assert not (project / "data" / "03_primary" / "digits").exists()
 
 
 def test_without_mlflow_yml_nothing_is_logged(tmp_path):

@@ -102,9 +102,15 @@ class ParallelRunner(KedroParallelRunner):
 
 
 def _warm_worker(threads: int) -> None:
-    """A ParallelRunner worker's start: its thread budget, then what every training node
-    needs imported (the project's training stack; torch._dynamo, which the first
-    optimizer imports, ~1 s)."""
+    """A ParallelRunner worker's start: the project's settings (Kedro 1.7's spawned workers
+    do not load them, so the project's hooks would not run there, and the hooks of
+    plugins it disables would), its thread budget, then what every training node needs
+    imported (the project's training stack; torch._dynamo, which the first optimizer
+    imports, ~1 s)."""
+    from kedro.framework.project import settings
+
+    # not configure_project: Kedro's Task bootstraps logging again and recurses
+    settings.configure(f"{PACKAGE}.settings")
     use_threads(threads)
     import torch
 

@@ -11,9 +11,9 @@ Store: mlflow.yml's `server.mlflow_tracking_uri`, else MLFLOW_TRACKING_URI, else
 project's SQLite store `data/09_tracking/mlflow.db` with artefacts in
 `data/09_tracking/artifacts/`.
 
-Runners: SequentialRunner and ThreadRunner log in the main process, DaskRunner's workers
-log the runs they train (they must reach the store: the same absolute path, or a tracking
-server). ParallelRunner is refused: its spawned workers do not load the project's hooks.
+Runners: SequentialRunner and ThreadRunner log in the main process, ParallelRunner's and
+DaskRunner's workers the runs they train (they must reach the store: the same absolute
+path, or a tracking server).
 """
 
 from __future__ import annotations
@@ -102,12 +102,6 @@ class MlflowTrackingHook:
     def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
         if self._plugin is None:
             return
-        if "ParallelRunner" in str(run_params.get("runner")):
-            raise ConfigError(
-                "MLflow tracking does not work with ParallelRunner yet (its worker processes "
-                "do not load the project's hooks): use --runner=DaskRunner, whose workers log "
-                "their runs, or the default SequentialRunner"
-            )
         self._plugin.before_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
         if self._plugin.run_id is None:  # mlflow.yml disables tracking for this pipeline
             return
@@ -172,8 +166,8 @@ def _log_saved(where: _Node, name: str, data: Any) -> None:
         for record in records:
             if not record.not_trained:
                 runs.log_run(tracking, store, record.name)
-    elif name == "pruned_runs":
-        for run_name in data:
+    elif name.endswith("pruned_runs") and store is not None:  # `<key>.pruned_runs`: the
+        for run_name in data:  # pruning node of one key; `pruned_runs`: all (pruning alone)
             runs.log_run(tracking, store, run_name)
     elif name == "benchmark_meta":
         missing = runs.log_benchmark(tracking, store, data)
