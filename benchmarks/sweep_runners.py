@@ -7,9 +7,8 @@ data in its own scratch copy of the project, in an order that rotates from round
 round, so drift of a shared machine hits every runner alike. `sweep` is data_prep and
 every training run; `__default__` adds analysis, pruning, the latency benchmark (timed
 for a fixed time per model, alone: it cannot go faster with more workers) and the report.
-It prints each run's wall time (the command, start-up included) and Kedro's "Pipeline
-execution completed in" time, and the speed-up of each runner over the sequential one of
-the same round (median over rounds).
+It prints each run's wall time (the command, start-up included) and the speed-up of each
+runner over the sequential one of the same round (median over rounds).
 
 Runners use their defaults: sequential runs get torch's threads (one per core), the
 parallel and Dask workers `cores // workers` each (`nonlinearity.device.thread_budget`);
@@ -33,7 +32,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 KEDRO = Path(sys.executable).with_name("kedro")
 LAYERS = ("01_raw", "03_primary", "05_model_input", "07_model_output", "08_reporting")
-PIPELINE = re.compile(r"Pipeline execution completed successfully in ([\d.]+) sec")
 SUMMARY = re.compile(r"(\d+) runs: (\d+) trained, (\d+) skipped")
 
 
@@ -71,13 +69,8 @@ def run_once(project: Path, args: list[str], params: str | None, pipeline: str) 
     log = done.stdout + done.stderr
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed (exit {done.returncode}):\n{log[-3000:]}")
-    pipeline = PIPELINE.search(log)
     runs = SUMMARY.search(log)
-    return {
-        "wall_s": wall,
-        "pipeline_s": float(pipeline.group(1)) if pipeline else float("nan"),
-        "runs": f"{runs.group(2)} trained" if runs else "?",
-    }
+    return {"wall_s": wall, "runs": f"{runs.group(2)} trained" if runs else "?"}
 
 
 def main() -> None:
@@ -112,8 +105,8 @@ def time_runners(
                 result = run_once(project, chosen[name], params, pipeline)
                 results[name].append(result)
                 print(
-                    f"{pipeline}  round {r + 1}  {name:<12} {result['wall_s']:7.1f} s wall, "
-                    f"{result['pipeline_s']:7.1f} s pipeline ({result['runs']})",
+                    f"{pipeline}  round {r + 1}  {name:<12} {result['wall_s']:7.1f} s wall "
+                    f"({result['runs']})",
                     flush=True,
                 )
                 shutil.rmtree(project)
@@ -122,11 +115,10 @@ def time_runners(
 
 def print_table(results: dict[str, list[dict]], pipeline: str, workers: int) -> None:
     print(f"\n`kedro run --pipelines={pipeline}`\n")
-    print("| runner | wall s (per round) | pipeline s (per round) | speed-up vs sequential |")
-    print("|---|---|---|---|")
+    print("| runner | wall s (per round) | speed-up vs sequential |")
+    print("|---|---|---|")
     for name, rs in results.items():
         walls = ", ".join(f"{x['wall_s']:.1f}" for x in rs)
-        pipes = ", ".join(f"{x['pipeline_s']:.1f}" for x in rs)
         if "sequential" in results:
             ups = [
                 s["wall_s"] / x["wall_s"] for s, x in zip(results["sequential"], rs, strict=True)
@@ -142,7 +134,7 @@ def print_table(results: dict[str, list[dict]], pipeline: str, workers: int) -> 
             "parallel": f"ParallelRunner ({workers} workers)",
             "dask": f"DaskRunner (local, {workers} workers)",
         }[name]
-        print(f"| {label} | {walls} | {pipes} | {speed} |")
+        print(f"| {label} | {walls} | {speed} |")
     print()
 
 
