@@ -11,6 +11,7 @@ its gated run's record, so it runs after it.
 
 from __future__ import annotations
 
+import warnings
 from functools import partial, update_wrapper
 from typing import Any
 
@@ -98,6 +99,13 @@ def _name(record: RunRecord) -> str:
 def bind(func, **kwargs):
     """`partial` that keeps the function's name and docstring, for node functions."""
     return update_wrapper(partial(func, **kwargs), func)
+
+
+# Kedro 1.7 says a node "is made from a 'partial' function" with no `__name__` in the
+# ParallelRunner's workers, although `bind`'s partials carry their function's name there.
+warnings.filterwarnings(
+    "ignore", message="The node producing outputs .* is made from a 'partial' function"
+)
 
 
 def run_pipeline(spec: RunSpec) -> Pipeline:
