@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test lint bench bench-runners bench-gpu viz clean-data
+.PHONY: install run test lint bench bench-runners bench-gpu viz screenshots clean-data
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,23 @@ bench-runners: install  ## the default sweep sequential, with ParallelRunner and
 bench-gpu: install  ## CIFAR-10 ResNet-18 backbone from scratch: s/epoch and images/s against the device's bound
 	$(BIN)/python benchmarks/gpu_train.py
 
-viz: install  ## the pipelines in kedro-viz at http://127.0.0.1:4141
-	$(BIN)/kedro viz run --no-browser --host 127.0.0.1 --port 4141
+# kedro-viz's server (kedro_viz.server.run_server, what `kedro viz run` runs) in make's own
+# process: Ctrl-C, or a SIGTERM to make, stops it, and make returns once the port is free.
+# `kedro viz run` starts it in a child process, which keeps serving when a signal reaches
+# only the parent (an IDE's stop button, `kill <pid>`). Such a leftover is not named
+# "kedro viz" (`pkill -f "kedro viz"` misses it): `fuser -k 4141/tcp`, or
+# `kill $(lsof -ti tcp:4141)`.
+VIZ_HOST ?= 127.0.0.1
+VIZ_PORT ?= 4141
+VIZ_SERVER = import logging; from kedro_viz.server import run_server; \
+	logging.getLogger("uvicorn.error").setLevel("INFO"); \
+	run_server(host="$(VIZ_HOST)", port=$(VIZ_PORT), project_path=".")
+
+viz: install  ## the pipelines in kedro-viz at http://127.0.0.1:4141 (VIZ_PORT=...), until Ctrl-C
+	$(BIN)/python -c '$(VIZ_SERVER)'
+
+screenshots: install  ## docs/kedro-viz.png and docs/kedro-viz-run.png, with a headless Chromium
+	$(BIN)/python docs/screenshots/shoot_viz.py
 
 clean-data:  ## remove everything the pipelines wrote (MLflow's data/09_tracking stays)
 	find data -type f ! -name .gitkeep ! -path 'data/09_tracking/*' -delete
