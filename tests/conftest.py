@@ -60,3 +60,34 @@ def scratch_project(root: Path) -> Path:
     for layer in LAYERS:
         (root / "data" / layer).mkdir(parents=True)
     return root
+
+
+def run_default(project: Path, runtime_params: dict) -> None:
+    """`kedro run` of `project` in this process, from its folder (the registry reads the
+    sweep from the conf folder under the working directory)."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    cwd = Path.cwd()
+    os.chdir(project)
+    try:
+        bootstrap_project(project)
+        with KedroSession.create(project_path=project, runtime_params=runtime_params) as s:
+            s.run()
+    finally:
+        os.chdir(cwd)
+
+
+def free_port() -> int:
+    """A free port below 49152: kedro-viz refuses the ephemeral range the OS hands out for 0."""
+    import random
+    import socket
+
+    for port in random.sample(range(20_000, 49_000), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-49000")

@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
-from tests.conftest import REPO, scratch_project
+from tests.conftest import REPO, run_default, scratch_project
 
 nbclient = pytest.importorskip("nbclient")
 import nbformat  # noqa: E402  (nbclient brings it)
@@ -82,15 +80,11 @@ def tiny(tmp_path_factory) -> tuple[Path, dict[str, str], subprocess.Popen]:
         path.write_text(yaml.safe_dump(conf))
     env = _env(tmp_path_factory.mktemp("home"))
     setup = _kedro(project, env, "jupyter", "setup")  # on the other core, while this trains
-    cwd, threads = Path.cwd(), torch.get_num_threads()
-    os.chdir(project)  # the registry reads the sweep from the conf folder under cwd
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # 32-wide layers: one thread is fastest, and steady on a busy CPU
     try:
-        bootstrap_project(project)
-        with KedroSession.create(project_path=project, runtime_params=FAST) as session:
-            session.run()
+        run_default(project, FAST)
     finally:
-        os.chdir(cwd)
         torch.set_num_threads(threads)
     return project, env, setup
 

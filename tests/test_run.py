@@ -18,7 +18,14 @@ from kedro.framework.startup import bootstrap_project
 from nonlinearity.cli import colon_params
 from nonlinearity.errors import DataUnavailableError, one_line
 from nonlinearity.reporting import FIGURES
-from tests.conftest import DEFAULT_RUNS, LATENCY_KEYS, REPO, scratch_project
+from tests.conftest import (
+    DEFAULT_RUNS,
+    LATENCY_KEYS,
+    REPO,
+    free_port,
+    run_default,
+    scratch_project,
+)
 
 FAST = {
     "training": {"epochs": 2},
@@ -58,14 +65,7 @@ def _json(path: Path):
 def studied(tmp_path_factory) -> Path:
     """A scratch project after `kedro run` (the default pipeline, tiny settings)."""
     project = scratch_project(tmp_path_factory.mktemp("studied"))
-    cwd = Path.cwd()
-    os.chdir(project)
-    try:
-        bootstrap_project(project)
-        with KedroSession.create(project_path=project, runtime_params=FAST) as session:
-            session.run()
-    finally:
-        os.chdir(cwd)
+    run_default(project, FAST)
     return project
 
 
@@ -272,27 +272,12 @@ def test_notebook_runs_on_the_catalog(studied, tmp_path):
     assert len(images) >= 3  # the three figures
 
 
-def _free_port() -> int:
-    """A free port below 49152: kedro viz refuses the ephemeral range the OS hands out for 0."""
-    import random
-    import socket
-
-    for port in random.sample(range(20_000, 49_000), 200):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 20000-49000")
-
-
 def test_kedro_viz_serves_every_pipeline(project, tmp_path):
     """`kedro viz run` answers its API with all seven pipelines; Chromium renders the page."""
     import time
     import urllib.request
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
     log = tmp_path / "viz.log"
     out = log.open("wb")

@@ -9,7 +9,6 @@ port) and printed a KeyboardInterrupt traceback on the first.
 
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -20,23 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, scratch_project
+from tests.conftest import REPO, free_port, scratch_project
 
 pytest.importorskip("kedro_viz")
 
 VENV = Path(sys.executable).parent.parent
-
-
-def _free_port() -> int:
-    """A free port below 49152: kedro-viz refuses the ephemeral range."""
-    for port in random.sample(range(20_000, 49_000), 200):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 20000-49000")
 
 
 def _listening(port: int) -> bool:
@@ -71,7 +58,7 @@ def _wait_until_served(port: int, make: subprocess.Popen, log: Path, timeout_s: 
 def test_make_viz_stops_cleanly(tmp_path, stop):
     """Served page and API; after the signal, the port is free and no process is left."""
     project = scratch_project(tmp_path / "project")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     log = tmp_path / "viz.log"
     # An ignored SIGINT is inherited (pytest run as a shell's background job): a handler
