@@ -144,8 +144,8 @@ def test_every_setup_and_model_family_is_typed(cpu_only):
             ["train_gated.variants.base.init_alph=0.5"],
             "train_gated.variants.base.init_alph is not a setting; did you mean 'init_alpha'? "
             "valid: entropy, finetune_epochs, gate_lr, harden_budget, harden_threshold, "
-            "init_alpha, l1, sparsity_target, sparsity_weight, temperature_end, "
-            "temperature_schedule, temperature_start",
+            "init_alpha, l1, relu_budget, relu_budget_weight, sparsity_target, sparsity_weight, "
+            "temperature_end, temperature_schedule, temperature_start",
         ),
         (
             ["activation_analysis.thresholds.positve_frac=0.9"],

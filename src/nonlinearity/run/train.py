@@ -31,11 +31,13 @@ from ..data.prepare import check_model_input, data_fingerprint, resolved_data
 from ..device import cpu_threads
 from ..layers import Approach, GatedActivation, apply_approach, gated_layers
 from ..layers.apply import find_activation_sites, layer_stats
+from ..layers.budget import attach, check_budget, relu_costs
 from ..measure import efficiency
 from ..measure.benchmark import MeasureConfig
 from ..models import BackboneHead, build_model, for_stored_weights, model_config, resolve_target
 from ..params import parse
 from ..training import GateConfig, TrainConfig, epochs_budget, fit, harden
+from ..training.config import gate_settings
 from ..training.loop import DivergedError, evaluate_metrics
 from .fingerprint import fingerprint, project_version, provenance
 from .history import linear_share
@@ -84,7 +86,7 @@ def run_settings(
         "model": asdict(model_config(model_params)),
         "training": training,
         "run": spec.settings(),
-        "gating": asdict(gates) if gates else None,
+        "gating": gate_settings(gates),
         "epochs_budget": epochs_budget(train_cfg.epochs, gates),
         **({"source": dict(source)} if source else {}),
     }
@@ -134,14 +136,23 @@ def build_for(
     gates: GateConfig | None,
     kind: str = "image",
 ) -> tuple[nn.Module, Approach]:
-    """Seeded model with the approach applied (on CPU): the same weights for the same spec."""
+    """Seeded model with the approach applied (on CPU): the same weights for the same spec.
+
+    A `relu_budget` the gates cannot make exactly stops here; else the gates carry the
+    model's ReLU costs for the budget regulariser (`layers.budget`).
+    """
     torch.manual_seed(spec.seed)
     model = build_model(model_params, input_shape, num_classes, kind)
     target = resolve_target(model, model_params.get("target", "all"))
     approach = spec.approach_config(
         gates.init_alpha if gates else 0.9, gates.temperature_start if gates else 1.0, target
     )
-    apply_approach(model, approach, example_input(kind, input_shape))
+    example = example_input(kind, input_shape)
+    apply_approach(model, approach, example)
+    if gates is not None and gates.relu_budget is not None:
+        costs = relu_costs(model, example)
+        check_budget(costs, gates.relu_budget, f"train_gated.variants.{spec.variant}")
+        attach(costs)
     return model, approach
 
 

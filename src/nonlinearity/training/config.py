@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
 
 import torch
@@ -63,10 +63,39 @@ class GateConfig:
     harden_threshold: float = setting(0.5, ge=0, le=1)  # alpha >= threshold stays nonlinear
     harden_budget: float | None = setting(None, ge=0, le=1)  # else: share kept per layer (top-k)
     finetune_epochs: int = setting(0, ge=0)  # of training.epochs, those after hardening
+    # ReLU count per sample to keep (meta.json nonlinear_evals_per_sample: a conv channel
+    # counts at every position); hardens to exactly it, by alpha over all gated channels
+    relu_budget: int | None = setting(None, ge=0)
+    relu_budget_weight: float = setting(0.0, ge=0)  # weight of |soft ReLU count - budget| / all
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None, prefix: str = "gating") -> GateConfig:
-        return parse(cls, params, prefix)
+        cfg = parse(cls, params, prefix)
+        if cfg.relu_budget is not None and cfg.harden_budget is not None:
+            raise ConfigError(
+                f"{prefix}: relu_budget and harden_budget are both set; give one: a ReLU count "
+                "per sample for the whole model, or a share kept per layer"
+            )
+        if cfg.relu_budget is None and cfg.relu_budget_weight:
+            raise ConfigError(
+                f"{prefix}.relu_budget_weight = {cfg.relu_budget_weight:g} needs a relu_budget "
+                "(the ReLU count per sample to keep); valid: set relu_budget, or weight 0"
+            )
+        return cfg
+
+
+# Added after runs were stored: left out of a run's settings while unset, so the
+# fingerprints and names of runs made without them stay what they were.
+BUDGET_FIELDS = {"relu_budget": None, "relu_budget_weight": 0.0}
+
+
+def gate_settings(gates: GateConfig | None) -> dict | None:
+    """A gate variant as a run's settings: its fields, less the budget ones left unset."""
+    if gates is None:
+        return None
+    return {
+        k: v for k, v in asdict(gates).items() if k not in BUDGET_FIELDS or v != BUDGET_FIELDS[k]
+    }
 
 
 def epochs_budget(epochs: int, gates: GateConfig | None, where: str = "gating") -> dict[str, int]:

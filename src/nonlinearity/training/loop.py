@@ -26,6 +26,7 @@ from torch import nn
 from ..data import DeviceData
 from ..errors import NonlinearityError
 from ..layers import gated_layers, layer_stats
+from ..layers.budget import harden_to_budget, relu_costs
 from .config import GateConfig, TrainConfig
 from .regularizers import gate_penalty, temperature_at
 
@@ -323,12 +324,20 @@ def _fit(
 def harden(
     model: nn.Module, data: DeviceData, cfg: TrainConfig, gates: GateConfig, label: str = ""
 ) -> dict:
-    """Turn every gate into a fixed mask; returns the `"epoch": "hardened"` record."""
-    for g in gated_layers(model):
-        budget = (
-            None if gates.harden_budget is None else round(gates.harden_budget * g.num_features)
-        )
-        g.harden(gates.harden_threshold, budget)
+    """Turn every gate into a fixed mask; returns the `"epoch": "hardened"` record.
+
+    By `relu_budget` (exactly that many ReLUs per sample, `layers.budget`), else per
+    layer by `harden_budget` (top-k share) or `harden_threshold`. The record's
+    `relu_count` is the model's ReLU count per sample after hardening.
+    """
+    costs = relu_costs(model, data.inputs(data.train[:1]))
+    if gates.relu_budget is not None:
+        harden_to_budget(costs, gates.relu_budget)
+    else:
+        share = gates.harden_budget
+        for g in gated_layers(model):
+            k = None if share is None else round(share * g.num_features)
+            g.harden(gates.harden_threshold, k)
     train_loss, train_acc = evaluate(
         model, data.train, data.y_train, cfg.eval_batch_size, cfg.amp, data.inputs
     )
@@ -349,5 +358,7 @@ def harden(
         "val_acc": val_acc,
         **{f"val_{k}": v for k, v in val.items() if k.startswith("top")},
         "linear_ratio": linear / max(total, 1),
+        "relu_count": costs.count(),
+        **({"relu_budget": gates.relu_budget} if gates.relu_budget is not None else {}),
         "gating": stats,
     }

@@ -4,6 +4,7 @@ With alpha in [0, 1] per neuron over all gated layers:
     L1        mean(alpha)                       -> fewer nonlinear neurons
     entropy   mean(H(alpha)), H binary entropy  -> alphas decide: 0 or 1
     sparsity  |mean(alpha) - target|            -> a chosen share stays nonlinear
+    budget    |R_alpha - B| / R_all             -> B ReLUs per sample stay (layers/budget.py)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..layers import GatedActivation
+from ..layers.budget import budget_gap
 from .config import GateConfig
 
 
@@ -28,7 +30,8 @@ def gate_penalty(gates: list[GatedActivation], cfg: GateConfig) -> torch.Tensor 
     """
     live = [g for g in gates if not g.hardened]
     sparsity = cfg.sparsity_weight and cfg.sparsity_target is not None
-    if not live or not (cfg.l1 or cfg.entropy or sparsity):
+    budget = cfg.relu_budget_weight and cfg.relu_budget is not None
+    if not live or not (cfg.l1 or cfg.entropy or sparsity or budget):
         return None
     u = torch.cat([g.logit / g.temperature for g in live])
     a = torch.sigmoid(u)
@@ -39,6 +42,8 @@ def gate_penalty(gates: list[GatedActivation], cfg: GateConfig) -> torch.Tensor 
         penalty = penalty + cfg.entropy * (F.softplus(u) - a * u).mean()
     if sparsity:
         penalty = penalty + cfg.sparsity_weight * (a.mean() - cfg.sparsity_target).abs()
+    if budget:
+        penalty = penalty + cfg.relu_budget_weight * budget_gap(live, cfg.relu_budget)
     return penalty
 
 
