@@ -7,6 +7,12 @@ dim for dense / FFN inputs `(..., C)` and the channel dim for conv inputs
 `(N, C, H, W)`. A ratio of linear neurons picks `round(ratio * C)` of them by a
 pattern: `random` (seeded), `structured` (the first ones) or `alternating`
 (evenly spread).
+
+For ReLU, y = max(z, floor) with floor 0 (nonlinear neuron) or -inf (linear neuron).
+At inference (no autograd) on dense inputs that is one `clamp` kernel and nothing
+else, no view, cast or autograd Function: a mixed or hardened gated layer costs what
+`nn.ReLU` costs (tests/layers/test_mixed.py counts the operators). An all-nonlinear ReLU layer runs
+`torch.relu` itself, as `nn.ReLU` does, so the ratio-0 baseline costs a plain ReLU.
 """
 
 from __future__ import annotations
@@ -80,21 +86,33 @@ class MaskedActivation(nn.Module):
         self._all_nonlinear = self.n_nonlinear == self.num_features
         self._all_linear = self.n_nonlinear == 0
         self._fused_relu = type(self.act) is nn.ReLU
+        partly = not (self._all_nonlinear or self._all_linear)
+        self._dense_clamp = self._fused_relu and partly and self.neuron_dim == -1
         floor = torch.zeros_like(self.relu_floor).masked_fill(~self.nonlinear_mask, float("-inf"))
         self.relu_floor.copy_(floor)
+        self._floor = self.relu_floor
+
+    def _apply(self, fn, recurse: bool = True):
+        super()._apply(fn, recurse)
+        # the buffer as moved or cast; a plain attribute reads in 0.04 us, a buffer in 0.7
+        self._floor = self.relu_floor
+        return self
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)
         self._refresh()
 
     def masked(self, z: torch.Tensor) -> torch.Tensor:
-        if self._all_nonlinear:
-            return self.act(z)
+        """`f` where the mask is 1, identity elsewhere; for ReLU, y = max(z, floor)."""
+        if self._dense_clamp and not torch.is_grad_enabled() and z.dtype is self._floor.dtype:
+            return torch.clamp(z, min=self._floor)  # inference: one kernel, no view, no cast
+        if self._all_nonlinear:  # torch.relu is what nn.ReLU runs, one module call less
+            return torch.relu(z) if self._fused_relu else self.act(z)
         if self._all_linear:
             return z
         shape = broadcast_shape(self.num_features, z.dim(), self.neuron_dim)
         if self._fused_relu:
-            return mixed_relu(z, self.relu_floor.view(shape))
+            return mixed_relu(z, self._floor.view(shape))
         return torch.where(self.nonlinear_mask.view(shape), self.act(z), z)
 
     @property
