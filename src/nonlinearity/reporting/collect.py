@@ -13,6 +13,7 @@ from ..run.fingerprint import dotted_get, fingerprint, settings_diff
 from ..run.history import linear_share
 from ..run.name import parse_name
 from ..run.record import is_result
+from .neurons import attach_neurons
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +21,13 @@ FILES = ("history", "meta", "activation_stats")
 
 
 def collect_runs(
-    partitions: Mapping[str, Callable[[], Any]], published: Collection[str] | None = None
+    partitions: Mapping[str, Callable[[], Any]],
+    published: Collection[str] | None = None,
+    tables: Mapping[str, Callable[[], Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """`{"<run>/<file>": load}` -> `{run: {"history", "meta", "activation_stats"?}}`.
+    """`{"<run>/<file>": load}` -> `{run: {"history", "meta", "activation_stats"?}}`;
+    with `tables` (the `activation_tables` partitions) each analysed gated run also gets
+    its per-neuron statistics and hardened masks, `neurons` (`neurons.attach_neurons`).
 
     `published`: the run store's runs (`RunStore.names`); a folder outside it is a run
     still being written (on storage published by a marker) and is left out. A run whose
@@ -58,6 +63,7 @@ def collect_runs(
             log.warning("skipping run %s: history.json or meta.json has the wrong shape", run)
             continue
         runs[run] = record
+    attach_neurons(runs, tables or {})
     return runs
 
 

@@ -22,6 +22,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from . import compare, stats
+from .neurons import neuron_agreement
 
 APPROACH_ORDER = ["fixed", "layerwise", "gating", "matched", "pruning"]
 PALETTE = dict(zip(APPROACH_ORDER, sns.color_palette("colorblind", 5), strict=True))
@@ -765,4 +766,5 @@ FIGURES: dict[str, Callable[[pd.DataFrame, Any], Figure]] = {
     "generalisation_gap": generalisation_gap,
     "nonlinear_units_vs_accuracy": nonlinear_units_vs_accuracy,
     "layer_sensitivity": layer_sensitivity,
+    "neuron_agreement": neuron_agreement,
 }

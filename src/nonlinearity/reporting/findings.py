@@ -22,6 +22,7 @@ import pandas as pd
 from ..params import ReportingConfig
 from . import compare, stats
 from .collect import failed_runs
+from .neurons import neuron_findings
 
 # --- wording --------------------------------------------------------------------------
 
@@ -763,6 +764,7 @@ def findings(
             "ablations": ablations(summary) if len(summary) else {},
             "checklist": checklist(summary, runs, drops, lat_rounds, j) if len(summary) else [],
             "failed_runs": failed_runs(runs),
+            "neurons": neuron_findings(summary, runs),  # which neurons stay nonlinear
             "layers_linearized": layers[layers.linearized.astype(bool)][["run", "layer"]].to_dict(
                 orient="records"
             )

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from .findings import neg, pct, pp
+from .neurons import report_section
 
 FIGURE_TITLES = {
     "accuracy_vs_ratio": "Accuracy vs linear ratio",
@@ -21,6 +22,7 @@ FIGURE_TITLES = {
     "generalisation_gap": "Generalisation gap vs linear ratio",
     "nonlinear_units_vs_accuracy": "Nonlinear units vs accuracy",
     "layer_sensitivity": "Layer-wise sensitivity",
+    "neuron_agreement": "Which neurons stay nonlinear across seeds",
 }
 
 
@@ -141,6 +143,7 @@ def build_report(
     out += _ablation_section(findings)
     out += _secondary_section(findings)
     out += _interpretation_section(findings, summary, layers)
+    out += report_section(findings)  # which neurons stay nonlinear across seeds
     out += _checklist_section(findings)
     out += _limitations(findings, summary)
     return "\n".join(out)

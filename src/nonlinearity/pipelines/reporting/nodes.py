@@ -16,10 +16,12 @@ from ...run.store import RunStore
 log = logging.getLogger(__name__)
 
 
-def collect(runs: dict[str, Callable], store: RunStore, *after: Any) -> dict[str, dict]:
-    """The files of every run the store has published; `after` only orders this node
-    after the training nodes."""
-    records = reporting.collect_runs(runs, set(store.names()))
+def collect(
+    runs: dict[str, Callable], store: RunStore, tables: dict[str, Callable], *after: Any
+) -> dict[str, dict]:
+    """The files of every run the store has published (and the per-neuron tables of gated
+    runs); `after` only orders this node after the training nodes."""
+    records = reporting.collect_runs(runs, set(store.names()), tables)
     log.info("reporting on %d runs", len(records))
     return records
 

@@ -3,6 +3,7 @@
 from kedro.pipeline import Pipeline, node
 
 from ...reporting import FIGURES
+from ...reporting.neurons import agreement_frame
 from ..per_run import bind
 from .nodes import collect, find, plot, report, summarise, tables
 
@@ -10,7 +11,12 @@ from .nodes import collect, find, plot, report, summarise, tables
 def create_pipeline(after: list[str] | None = None, **kwargs) -> Pipeline:
     """`after`: datasets the run files depend on (the training outputs, in __default__)."""
     nodes = [
-        node(collect, ["runs", "run_store", *(after or [])], "run_records", name="collect_runs"),
+        node(
+            collect,
+            ["runs", "run_store", "activation_tables", *(after or [])],
+            "run_records",
+            name="collect_runs",
+        ),
         node(
             summarise,
             "run_records",
@@ -29,6 +35,7 @@ def create_pipeline(after: list[str] | None = None, **kwargs) -> Pipeline:
             "findings",
             name="find",
         ),
+        node(agreement_frame, "findings", "neuron_agreement", name="neuron_agreement_table"),
         node(
             report,
             ["findings", "run_summary", "cross_architecture", "efficiency_ranking", "layer_table"],
