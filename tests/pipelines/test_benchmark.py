@@ -7,13 +7,16 @@ from datetime import datetime
 
 import pandas as pd
 import pytest
+import torch
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from nonlinearity.analysis import AnalysisConfig, analyse
 from nonlinearity.data import load_raw, make_splits
 from nonlinearity.errors import ConfigError
-from nonlinearity.measure.benchmark import BenchmarkConfig
+from nonlinearity.layers.apply import Approach, apply_approach, masked_layers
+from nonlinearity.measure.benchmark import BenchmarkConfig, time_in_rounds
+from nonlinearity.models.mlp import MLPConfig, build_mlp
 from nonlinearity.pipelines.benchmark import create_pipeline
 from nonlinearity.pipelines.benchmark.nodes import COMPARISON_COLUMNS, benchmark_runs
 from nonlinearity.pruning import PruneConfig, prune_run
@@ -92,6 +95,7 @@ def test_every_run_against_its_same_seed_all_relu_run_in_the_same_rounds(store):
             assert r["baseline"] == (names[base] if base else None)
             assert len(r["rounds_s"]) == ROUNDS and all(t > 0 for t in r["rounds_s"])
             assert r["device"] == "cpu" and r["threads"] == 1  # the default: one CPU thread
+            assert r["layout"] == "nonlinear_first"
             if base is None:
                 assert r["baseline_rounds_s"] is None and r["baseline_fingerprint"] is None
                 continue
@@ -216,3 +220,21 @@ def test_pipeline_runs_after_its_upstream_outputs(store):
 def test_bad_benchmark_settings_stop_with_one_line(params, message):
     with pytest.raises(ConfigError, match=message):
         BenchmarkConfig.from_params(params)
+
+
+def test_models_are_timed_in_the_nonlinear_first_layout_on_a_copy():
+    """A GELU model is timed with its nonlinear units first (the slice path), the model
+    handed in keeps its own order."""
+    torch.manual_seed(0)
+    model = build_mlp(MLPConfig(64, 10, [16, 12], "gelu"))
+    apply_approach(model, Approach("fixed", ratio=0.5), torch.randn(2, 64))
+    masks = [m.nonlinear_mask.clone() for m in masked_layers(model)]
+    seen = []
+    for m in masked_layers(model):  # hooks travel with the copy; they see the timed layer
+        m.register_forward_hook(lambda mod, args, out: seen.append(mod._prefix))
+    rounds = time_in_rounds({"m": model}, (64,), BenchmarkConfig.from_params(BENCH))
+    assert set(rounds) == {1, 8} and seen and all(seen)
+    assert all(
+        torch.equal(m.nonlinear_mask, k) for m, k in zip(masked_layers(model), masks, strict=True)
+    )
+    assert not any(m._prefix for m in masked_layers(model))

@@ -13,6 +13,8 @@ At inference (no autograd) on dense inputs that is one `clamp` kernel and nothin
 else, no view, cast or autograd Function: a mixed or hardened gated layer costs what
 `nn.ReLU` costs (tests/layers/test_mixed.py counts the operators). An all-nonlinear ReLU layer runs
 `torch.relu` itself, as `nn.ReLU` does, so the ratio-0 baseline costs a plain ReLU.
+Other activations blend `f(z)` and `z` by `torch.where`, or, when the nonlinear units
+are the first k (`layers.layout.nonlinear_first`), y = cat(f(z[..., :k]), z[..., k:]).
 """
 
 from __future__ import annotations
@@ -88,6 +90,13 @@ class MaskedActivation(nn.Module):
         self._fused_relu = type(self.act) is nn.ReLU
         partly = not (self._all_nonlinear or self._all_linear)
         self._dense_clamp = self._fused_relu and partly and self.neuron_dim == -1
+        k = self.n_nonlinear
+        self._prefix = (
+            partly
+            and not self._fused_relu
+            and self.neuron_dim == -1
+            and bool(self.nonlinear_mask[:k].all())
+        )
         floor = torch.zeros_like(self.relu_floor).masked_fill(~self.nonlinear_mask, float("-inf"))
         self.relu_floor.copy_(floor)
         self._floor = self.relu_floor
@@ -110,6 +119,9 @@ class MaskedActivation(nn.Module):
             return torch.relu(z) if self._fused_relu else self.act(z)
         if self._all_linear:
             return z
+        if self._prefix:  # nonlinear units first (layers/layout.py): f on them only
+            k = self.n_nonlinear
+            return torch.cat((self.act(z[..., :k]), z[..., k:]), -1)
         shape = broadcast_shape(self.num_features, z.dim(), self.neuron_dim)
         if self._fused_relu:
             return mixed_relu(z, self._floor.view(shape))

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..device import check_device, resolve_device
+from ..layers.layout import nonlinear_first
 from ..params import parse, setting
 from .efficiency import latency_stats, memory_mb, nonlinear_units, param_counts
 from .flops import flop_counts
@@ -66,10 +67,12 @@ def time_in_rounds(
     """Models of one input shape timed together in interleaved rounds, per batch size.
 
     The input is random (`random_input`, seeded; token ids for text models), the same
-    tensor for every model of a batch size.
+    tensor for every model of a batch size. Each model is timed in its inference layout,
+    a copy with every layer's nonlinear units first (`layers.layout.nonlinear_first`:
+    the same function; ReLU models are timed as stored).
     """
     device = cfg.resolve_device()
-    models = {k: m.to(device) for k, m in models.items()}
+    models = {k: nonlinear_first(m).to(device) for k, m in models.items()}
     gen = torch.Generator(device=device).manual_seed(0)
     first = next(iter(models.values()))
     out = {}

@@ -94,7 +94,8 @@ def interleaved_record(
     device: str,
     threads: int,
 ) -> dict[str, Any]:
-    """`benchmark.interleaved[<batch size>]` of one run: its raw rounds and its baseline's."""
+    """`benchmark.interleaved[<batch size>]` of one run: its raw rounds and its baseline's,
+    both timed in the nonlinear-first layout (`measure.benchmark.time_in_rounds`)."""
     rec = {
         "rounds_s": r.seconds[(name, False)],
         "baseline": baseline,
@@ -103,7 +104,7 @@ def interleaved_record(
     }
     if (name, True) in r.seconds:
         rec["folded_rounds_s"] = r.seconds[(name, True)]
-    return {**rec, "device": device, "threads": threads}
+    return {**rec, "device": device, "threads": threads, "layout": "nonlinear_first"}
 
 
 def comparison_rows(name: str, batch_size: int, rec: Mapping[str, Any]) -> list[dict]:
