@@ -19,7 +19,7 @@ from nonlinearity.training import GateConfig, TrainConfig
 CONF = Path(__file__).resolve().parents[1] / "conf"
 TOP = (
     "valid: activation_analysis, benchmark, data, dataset, measure, model, pruning, "
-    "reporting, rerun, select, setups, train_fixed, train_gated, training"
+    "reporting, rerun, robustness, select, setups, train_fixed, train_gated, training"
 )
 TRAINING = (
     "valid: amp, batch_size, checkpoint_every, compile, device, epochs, eval_batch_size, "
@@ -204,7 +204,7 @@ def test_every_setup_and_model_family_is_typed(cpu_only):
         ),
         (
             ["dataset=sst2", "model.dropout=0.1"],
-            "model.dropout is not a setting; valid: checkpoint, config, name, target, tokenizer",
+            "model.dropout is not a setting; valid: attention, checkpoint, config, name, target, tokenizer",
         ),
         (
             ["train_fixed.ratio=0.5"],

@@ -113,7 +113,7 @@ class Approach:
     pattern: str = "random"  # random | structured | alternating
     # layerwise: layer -> ratio, or a tuple of ratios spread from the first to the last layer
     schedule: Mapping[int, float] | tuple[float, ...] = field(default_factory=dict)
-    init_alpha: float = 0.9  # gating: starting weight of the nonlinearity
+    init_alpha: float = 0.9  # gating: starting weight of the nonlinearity (1 - it: `start_alpha`)
     temperature: float = 1.0  # gating: starting temperature
     seed: int = 0  # masks: layer i uses seed + i
     target: str = "all"  # which activations: `all` or name patterns joined by `|`
@@ -173,7 +173,7 @@ def apply_approach(
         act = plain(s.module)
         if approach.kind == "gating":
             new = GatedActivation(
-                s.num_features, act, approach.init_alpha, approach.temperature, s.neuron_dim
+                s.num_features, act, start_alpha(s, approach), approach.temperature, s.neuron_dim
             )
         else:
             new = MixedActivation(
@@ -186,6 +186,15 @@ def apply_approach(
             )
         model.set_submodule(s.name, new.to(_device_of(model)))
     return sites
+
+
+def start_alpha(site: ActivationSite, approach: Approach) -> float:
+    """A gate starts near what its site computes: `init_alpha` where the site is nonlinear,
+    `1 - init_alpha` where it is all linear (a site the model inserted, e.g. after an
+    attention projection), so the model starts close to its own function."""
+    m = site.module
+    linear = isinstance(m, MaskedActivation) and m.nonlinear_units == 0
+    return 1.0 - approach.init_alpha if linear else approach.init_alpha
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -203,9 +212,12 @@ def gated_layers(model: nn.Module) -> list[GatedActivation]:
 
 
 def layer_stats(model: nn.Module) -> list[dict]:
-    """Per-layer alpha statistics of every mixed/gated layer (the history's `gating` field)."""
+    """Per-layer alpha statistics of every mixed/gated layer (the history's `gating` field);
+    `kind` where the model names its sites' module kinds (`model.site_kind(name)`)."""
+    kind = getattr(model, "site_kind", None)
     return [
         {"layer": i, "name": name, "num_features": m.num_features, **m.stats()}
+        | ({"kind": kind(name)} if kind else {})
         for i, (name, m) in enumerate(
             (n, m) for n, m in model.named_modules() if isinstance(m, MaskedActivation)
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any, Literal
 
@@ -15,7 +15,14 @@ from ..layers.apply import ACTIVATIONS
 from ..params import parse, setting
 from .mlp import MLPConfig, build_mlp
 from .resnet import STEMS, BackboneHead, build_resnet_head, untie_activations
-from .transformer import SequenceClassifier, build_transformer, load_tokenizer, tokenize
+from .transformer import (
+    PROJECTIONS,
+    SequenceClassifier,
+    build_transformer,
+    check_attention,
+    load_tokenizer,
+    tokenize,
+)
 
 
 def _mlp(params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
@@ -89,7 +96,15 @@ class TransformerParams:
     checkpoint: str = "bert-base-uncased"  # Hub name, local folder, or `minilm`
     tokenizer: str | None = None  # None: the checkpoint's own
     config: dict[str, Any] | None = None  # a BertConfig dict instead of a checkpoint
-    target: str = "all"  # all | ffn | module-name patterns joined by |
+    target: str = "all"  # all | ffn | attention | module-name patterns joined by |
+    # projections of each layer's attention followed by an inserted site, linear until an
+    # approach swaps it: query | key | value | output; [] inserts nothing
+    attention: list[str] = setting(factory=list, choices=PROJECTIONS, check=check_attention)
+
+
+# Settings added after runs were recorded, left out of a run's settings at this value so
+# those runs keep their fingerprint and name.
+LATER = {"attention": []}
 
 
 FAMILIES: dict[str, type] = {
@@ -112,6 +127,15 @@ def model_config(
     if name not in MODELS:
         raise ConfigError(f"{prefix} {name!r} is unknown; valid: {', '.join(MODELS)}")
     return parse(FAMILIES[name], params, prefix)
+
+
+def model_settings(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The `model` params as a run records and fingerprints them: every field written
+    out, but those of LATER at their old value; `attention` in PROJECTIONS order."""
+    settings = asdict(model_config(params))
+    if "attention" in settings:
+        settings["attention"] = [k for k in PROJECTIONS if k in settings["attention"]]
+    return {k: v for k, v in settings.items() if k not in LATER or v != LATER[k]}
 
 
 def check_model(params: Mapping[str, Any], kind: str, dataset: str = "") -> None:
@@ -161,6 +185,7 @@ __all__ = [
     "build_mlp",
     "build_model",
     "for_stored_weights",
+    "model_settings",
     "check_model",
     "load_tokenizer",
     "resolve_target",

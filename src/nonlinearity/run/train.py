@@ -34,7 +34,7 @@ from ..layers.apply import find_activation_sites, layer_stats
 from ..layers.budget import attach, check_budget, relu_costs
 from ..measure import efficiency
 from ..measure.benchmark import MeasureConfig
-from ..models import BackboneHead, build_model, for_stored_weights, model_config, resolve_target
+from ..models import BackboneHead, build_model, for_stored_weights, model_settings, resolve_target
 from ..params import parse
 from ..training import GateConfig, TrainConfig, epochs_budget, fit, harden
 from ..training.config import gate_settings
@@ -83,7 +83,7 @@ def run_settings(
     settings = {
         "dataset": dataset,
         "data": resolved_data(data_params),  # every key, defaults written out
-        "model": asdict(model_config(model_params)),
+        "model": model_settings(model_params),  # every field, less those added later, unset
         "training": training,
         "run": spec.settings(),
         "gating": gate_settings(gates),
