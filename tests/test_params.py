@@ -204,7 +204,8 @@ def test_every_setup_and_model_family_is_typed(cpu_only):
         ),
         (
             ["dataset=sst2", "model.dropout=0.1"],
-            "model.dropout is not a setting; valid: attention, checkpoint, config, name, target, tokenizer",
+            "model.dropout is not a setting; valid: attention, checkpoint, config, name, target, "
+            "tokenizer",
         ),
         (
             ["train_fixed.ratio=0.5"],
