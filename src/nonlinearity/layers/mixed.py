@@ -9,7 +9,7 @@ pattern: `random` (seeded), `structured` (the first ones) or `alternating`
 (evenly spread).
 
 For ReLU, y = max(z, floor) with floor 0 (nonlinear neuron) or -inf (linear neuron).
-At inference (no autograd) on dense inputs that is one `clamp` kernel and nothing
+At inference (no autograd) on dense inputs that is one `clamp_min` kernel and nothing
 else, no view, cast or autograd Function: a mixed or hardened gated layer costs what
 `nn.ReLU` costs (tests/layers/test_mixed.py counts the operators). An all-nonlinear ReLU layer runs
 `torch.relu` itself, as `nn.ReLU` does, so the ratio-0 baseline costs a plain ReLU.
@@ -114,7 +114,9 @@ class MaskedActivation(nn.Module):
     def masked(self, z: torch.Tensor) -> torch.Tensor:
         """`f` where the mask is 1, identity elsewhere; for ReLU, y = max(z, floor)."""
         if self._dense_clamp and not torch.is_grad_enabled() and z.dtype is self._floor.dtype:
-            return torch.clamp(z, min=self._floor)  # inference: one kernel, no view, no cast
+            # inference: one kernel, no view, no cast; the method parses its arguments in
+            # 2.8 us at batch 1 where torch.clamp(z, min=floor) takes 3.8 (nn.ReLU 2.9)
+            return z.clamp_min(self._floor)
         if self._all_nonlinear:  # torch.relu is what nn.ReLU runs, one module call less
             return torch.relu(z) if self._fused_relu else self.act(z)
         if self._all_linear:
