@@ -220,6 +220,7 @@ TOP_LEVEL = (
     "benchmark",
     "pruning",
     "reporting",
+    "robustness",  # accuracy under FGSM and PGD (parameters_robustness.yml)
     "rerun",  # re-train runs whose complete record has the same fingerprint
     "select",  # stored runs the analysis pipelines act on (parameters_select.yml)
 )
@@ -238,6 +239,7 @@ def _sections() -> dict[str, Callable[[Any, str], Any]]:
     from .analysis.analyse import AnalysisConfig
     from .data.splits import DataConfig
     from .measure.benchmark import BenchmarkConfig, MeasureConfig
+    from .measure.robustness import RobustnessConfig
     from .models import model_config
     from .pruning.prune import PruneConfig
     from .training.config import TrainConfig
@@ -251,6 +253,7 @@ def _sections() -> dict[str, Callable[[Any, str], Any]]:
         "benchmark": partial(parse, BenchmarkConfig),
         "pruning": partial(parse, PruneConfig),
         "reporting": partial(parse, ReportingConfig),
+        "robustness": partial(parse, RobustnessConfig),
     }
 
 

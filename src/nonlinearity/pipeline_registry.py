@@ -10,6 +10,7 @@ from .pipelines import (
     data_prep,
     pruning,
     reporting,
+    robustness,
     train_fixed,
     train_gated,
 )
@@ -29,6 +30,7 @@ MODULES = {
     "data_prep": data_prep,
     "pruning": pruning,
     "reporting": reporting,
+    "robustness": robustness,
     "train_fixed": train_fixed,
     "train_gated": train_gated,
 }
@@ -44,14 +46,15 @@ def register_pipelines() -> dict[str, Pipeline]:
     data set:
 
         data_prep -> train_fixed + train_gated (+ matched runs) -> activation_analysis
-        -> pruning -> benchmark -> reporting
+        -> pruning -> robustness -> benchmark -> reporting
 
     ordered by datasets: the later pipelines read the run store, so each takes the
     outputs of the one before as extra inputs. In `__default__` each run of the sweep is
     analysed and pruned by nodes of its own (`analysis.<key>`, `pruning.<key>`), which
     start as soon as its training node ends, so a parallel runner overlaps them with the
     runs still training; run alone, activation_analysis and pruning are one node each
-    over every stored run that `select` picks.
+    over every stored run that `select` picks. Each run and the runs pruned from it are
+    attacked by `robustness.<key>` once pruned, before the benchmark times anything.
     """
     pipelines = {name: module.create_pipeline() for name, module in MODULES.items()}
     prep = pipelines["data_prep"]
@@ -60,12 +63,16 @@ def register_pipelines() -> dict[str, Pipeline]:
     trained = pipelines["train_fixed"] + pipelines["train_gated"]
     runs = sorted(o for o in trained.all_outputs() if o.endswith(".run_name"))
     keys = [r.removesuffix(".run_name") for r in runs]
+    attacked = [f"{k}.robustness" for k in keys]  # benchmark times after the attacks, alone
     pipelines["sweep"] = trained
     pipelines["__default__"] = (
         trained
         + sum((activation_analysis.run_pipeline(k) for k in keys), Pipeline([]))
         + pruning.sweep_pipeline(keys)
-        + benchmark.create_pipeline(after=[*runs, "pruned_runs"])
-        + reporting.create_pipeline(after=["benchmark_table", "pruned_runs"])
+        + robustness.sweep_pipeline(keys)
+        + benchmark.create_pipeline(after=[*runs, "pruned_runs", *attacked])
+        + reporting.create_pipeline(after=["benchmark_table", "pruned_runs", *attacked])
+        + robustness.report_pipeline()
     )
+    pipelines["reporting"] += robustness.report_pipeline()
     return pipelines

@@ -67,7 +67,16 @@ def record(key, approach, seed, acc, ratio, shares=None, **cfg):
         meta["gates_before_hardening"] = {"act0": [0.1, 0.9, 0.4], "act1": [0.05, 0.2, 0.95]}
     if approach == "pruning":
         meta["folding"] = {"efficiency": {"approx_linear_flops": 900}}
-    return f"digits_mlp_{key}_s{seed}_c00000{seed}", {"history": history, "meta": meta}
+    robustness = {  # robustness.json: accuracy under one attack (reporting/robustness.py)
+        "fingerprint": meta["fingerprint"],
+        "split": "test",
+        "samples": 200,
+        "pgd": {"steps": 10},
+        "clean_acc": acc,
+        "results": [{"attack": "pgd", "epsilon": 0.1, "radius": 0.1, "acc": acc / 2}],
+    }
+    name = f"digits_mlp_{key}_s{seed}_c00000{seed}"
+    return name, {"history": history, "meta": meta, "robustness": robustness}
 
 
 def time_ratio(run: str, seed: int) -> float:

@@ -197,7 +197,12 @@ class RobustnessConfig:
     pgd: PGDConfig = PGDConfig()
     # ε per data set name or, for the rest, per kind of input (units: `UNITS`)
     epsilons: dict[str, list[float]] = field(
-        default_factory=lambda: {"image": [2 / 255, 8 / 255], "tabular": [0.1], "text": [0.1]},
+        default_factory=lambda: {
+            "digits": [1 / 16, 2 / 16],  # one and two grey levels of its 16
+            "image": [2 / 255, 8 / 255],
+            "tabular": [0.1, 0.25],
+            "text": [0.05, 0.1],
+        },
         metadata={"check": _check_epsilons},
     )
 

@@ -17,7 +17,7 @@ from .neurons import attach_neurons
 
 log = logging.getLogger(__name__)
 
-FILES = ("history", "meta", "activation_stats")
+FILES = ("history", "meta", "activation_stats", "robustness")
 
 
 def collect_runs(

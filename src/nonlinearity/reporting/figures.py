@@ -756,6 +756,14 @@ def _change_bars(ax, g: pd.DataFrame, pairs: pd.DataFrame, labels: list[str], le
     ax.xaxis.set_major_locator(MaxNLocator(5))
 
 
+def accuracy_under_attack(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
+    """Clean accuracy and accuracy under FGSM and PGD against the linear share
+    (`robustness.accuracy_under_attack`; imported here, as it draws with this module)."""
+    from .robustness import accuracy_under_attack as draw
+
+    return draw(summary, runs)
+
+
 FIGURES: dict[str, Callable[[pd.DataFrame, Any], Figure]] = {
     "accuracy_vs_ratio": accuracy_vs_ratio,
     "latency_vs_accuracy": latency_vs_accuracy,
@@ -766,5 +774,6 @@ FIGURES: dict[str, Callable[[pd.DataFrame, Any], Figure]] = {
     "generalisation_gap": generalisation_gap,
     "nonlinear_units_vs_accuracy": nonlinear_units_vs_accuracy,
     "layer_sensitivity": layer_sensitivity,
+    "accuracy_under_attack": accuracy_under_attack,
     "neuron_agreement": neuron_agreement,
 }

@@ -747,6 +747,10 @@ def findings(
         claims.append(threshold_claim(setting, d, j.tolerance, bool(g.synthetic.any())))
         claims.append(speed_claim(setting, lat[lat.setting == setting] if len(lat) else lat))
         claims += gating_claims(setting, summary)
+    from .robustness import robustness_claims, robustness_table  # it words with this module
+
+    robust = robustness_table(summary, runs)  # accuracy under attack against all-ReLU
+    claims += robustness_claims(robust)
     conv = convergence(summary, runs) if len(summary) else pd.DataFrame()
     gap = gen_gap(summary) if len(summary) else pd.DataFrame()
     return _plain(
@@ -764,6 +768,7 @@ def findings(
             "ablations": ablations(summary) if len(summary) else {},
             "checklist": checklist(summary, runs, drops, lat_rounds, j) if len(summary) else [],
             "failed_runs": failed_runs(runs),
+            "robustness": robust.to_dict(orient="records"),
             "neurons": neuron_findings(summary, runs),  # which neurons stay nonlinear
             "layers_linearized": layers[layers.linearized.astype(bool)][["run", "layer"]].to_dict(
                 orient="records"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import robustness
 from .findings import neg, pct, pp
 from .neurons import report_section
 
@@ -22,6 +23,7 @@ FIGURE_TITLES = {
     "generalisation_gap": "Generalisation gap vs linear ratio",
     "nonlinear_units_vs_accuracy": "Nonlinear units vs accuracy",
     "layer_sensitivity": "Layer-wise sensitivity",
+    "accuracy_under_attack": "Accuracy under attack vs linear share",
     "neuron_agreement": "Which neurons stay nonlinear across seeds",
 }
 
@@ -142,6 +144,7 @@ def build_report(
     out += _cross_section(cross, findings)
     out += _ablation_section(findings)
     out += _secondary_section(findings)
+    out += robustness.report_section(findings)  # accuracy under FGSM and PGD
     out += _interpretation_section(findings, summary, layers)
     out += report_section(findings)  # which neurons stay nonlinear across seeds
     out += _checklist_section(findings)
