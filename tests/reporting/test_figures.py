@@ -52,6 +52,7 @@ def record(key, approach, seed, acc, ratio, shares=None, **cfg):
         "metrics": {"val_acc": acc, "test_acc": acc, "linear_ratio": ratio},
         "approx_linear_flops": 2000,
         "nonlinear_units": round(16 * (1 - ratio)),
+        "nonlinear_evals_per_sample": 36 * round(16 * (1 - ratio)),  # 6x6 positions each
         "config": {
             "dataset": "digits",
             "model": {"name": "mlp"},

@@ -142,6 +142,8 @@ def summary_row(run: str, record: Mapping[str, Any]) -> dict[str, Any]:
         "linear_flops": meta.get("approx_linear_flops"),
         "nonlinear_units": meta.get("nonlinear_units"),
         "activation_units": meta.get("activation_units"),
+        # ReLUs evaluated per sample, a conv channel at every position (relu_counts.py)
+        "relu_count": meta.get("nonlinear_evals_per_sample"),
         "memory_mb": meta.get("memory_mb"),
         "folded_flops": ((meta.get("folding") or {}).get("efficiency") or {}).get(
             "approx_linear_flops"

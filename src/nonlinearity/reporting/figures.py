@@ -764,6 +764,14 @@ def accuracy_under_attack(summary: pd.DataFrame, runs: Mapping | None = None) ->
     return draw(summary, runs)
 
 
+def accuracy_vs_relu_count(summary: pd.DataFrame, runs: Mapping | None = None) -> Figure:
+    """Test accuracy against the ReLU count per sample, log axis (`relu_counts`; imported
+    here, as it draws with this module)."""
+    from .relu_counts import accuracy_vs_relu_count as draw
+
+    return draw(summary, runs)
+
+
 FIGURES: dict[str, Callable[[pd.DataFrame, Any], Figure]] = {
     "accuracy_vs_ratio": accuracy_vs_ratio,
     "latency_vs_accuracy": latency_vs_accuracy,
@@ -774,6 +782,7 @@ FIGURES: dict[str, Callable[[pd.DataFrame, Any], Figure]] = {
     "generalisation_gap": generalisation_gap,
     "nonlinear_units_vs_accuracy": nonlinear_units_vs_accuracy,
     "layer_sensitivity": layer_sensitivity,
+    "accuracy_vs_relu_count": accuracy_vs_relu_count,
     "accuracy_under_attack": accuracy_under_attack,
     "neuron_agreement": neuron_agreement,
 }

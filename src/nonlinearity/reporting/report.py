@@ -12,6 +12,7 @@ import pandas as pd
 from . import robustness
 from .findings import neg, pct, pp
 from .neurons import report_section
+from .relu_counts import report_section as relu_count_section
 
 FIGURE_TITLES = {
     "accuracy_vs_ratio": "Accuracy vs linear ratio",
@@ -23,6 +24,7 @@ FIGURE_TITLES = {
     "generalisation_gap": "Generalisation gap vs linear ratio",
     "nonlinear_units_vs_accuracy": "Nonlinear units vs accuracy",
     "layer_sensitivity": "Layer-wise sensitivity",
+    "accuracy_vs_relu_count": "Accuracy vs ReLU count per sample",
     "accuracy_under_attack": "Accuracy under attack vs linear share",
     "neuron_agreement": "Which neurons stay nonlinear across seeds",
 }
@@ -140,6 +142,7 @@ def build_report(
     for name, title in FIGURE_TITLES.items():
         out += [f"### {title}", "", f"![{title}]({figure_dir}/{name}.png)", ""]
     out += _accuracy_section(findings, top)
+    out += relu_count_section(summary)  # ReLU count per sample beside accuracy
     out += _latency_section(findings, ranking, top)
     out += _cross_section(cross, findings)
     out += _ablation_section(findings)
