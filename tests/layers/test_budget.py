@@ -36,6 +36,9 @@ def test_cifar_resnet18_backbone_has_557056_relus_per_image():
     assert (len(costs.gates), costs.others, costs.total) == (17, 0, 557_056)
     assert sorted(set(costs.costs)) == [16, 64, 256, 1024]  # H*W of each stage
     assert nonlinear_units(model, x)["nonlinear_evals_per_sample"] == 557_056
+    check_budget(costs, 50_000)
+    with pytest.raises(ConfigError, match=r"16, 64, 256 or 1024 .*: 50000 and 50016$"):
+        check_budget(costs, 50_001)
 
 
 def _gates(*alphas: list[float]) -> list[GatedActivation]:

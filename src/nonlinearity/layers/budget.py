@@ -119,7 +119,8 @@ def check_budget(costs: ReluCosts, budget: int, where: str = "gating") -> None:
         raise ConfigError(f"{where}.relu_budget needs gated activations; the model has none")
     if budget in nearest(costs, budget):
         return
-    steps = " or ".join(str(c) for c in sorted(set(costs.costs)))
+    *most, last = sorted(set(costs.costs))
+    steps = f"{', '.join(map(str, most))} or {last}" if most else str(last)
     hits = " and ".join(str(n) for n in dict.fromkeys(nearest(costs, budget)) if n is not None)
     raise ConfigError(
         f"{where}.relu_budget = {budget} cannot be hit exactly on this model: it has "
