@@ -34,7 +34,10 @@ _LOADED: dict[str, tuple[tuple, Splits]] = {}  # folder -> (its stamp, what it h
 
 
 def _is_sentences(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+    """Text splits: a list, tuple or numpy array (object or str dtype) of strings."""
+    kind = getattr(getattr(value, "dtype", None), "kind", "")
+    texts = isinstance(value, (list, tuple)) or kind in ("O", "U")
+    return texts and all(isinstance(v, str) for v in value)
 
 
 def _files(data: Splits) -> dict[str, bytes]:

@@ -22,6 +22,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from . import compare, stats
+from .attention import module_kinds
 from .neurons import neuron_agreement
 
 APPROACH_ORDER = ["fixed", "layerwise", "gating", "matched", "pruning"]
@@ -785,4 +786,5 @@ FIGURES: dict[str, Callable[[pd.DataFrame, Any], Figure]] = {
     "accuracy_vs_relu_count": accuracy_vs_relu_count,
     "accuracy_under_attack": accuracy_under_attack,
     "neuron_agreement": neuron_agreement,
+    "module_kinds": module_kinds,
 }

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..params import ReportingConfig
-from . import compare, stats
+from . import attention, compare, stats
 from .collect import failed_runs
 from .neurons import neuron_findings
 
@@ -770,6 +770,7 @@ def findings(
             "failed_runs": failed_runs(runs),
             "robustness": robust.to_dict(orient="records"),
             "neurons": neuron_findings(summary, runs),  # which neurons stay nonlinear
+            "module_kinds": attention.kind_findings(summary, runs),  # gated attention sites
             "layers_linearized": layers[layers.linearized.astype(bool)][["run", "layer"]].to_dict(
                 orient="records"
             )

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import robustness
+from . import attention, robustness
 from .findings import neg, pct, pp
 from .neurons import report_section
 from .relu_counts import report_section as relu_count_section
@@ -27,6 +27,7 @@ FIGURE_TITLES = {
     "accuracy_vs_relu_count": "Accuracy vs ReLU count per sample",
     "accuracy_under_attack": "Accuracy under attack vs linear share",
     "neuron_agreement": "Which neurons stay nonlinear across seeds",
+    "module_kinds": "Which module kinds gating keeps nonlinear",
 }
 
 
@@ -150,6 +151,7 @@ def build_report(
     out += robustness.report_section(findings)  # accuracy under FGSM and PGD
     out += _interpretation_section(findings, summary, layers)
     out += report_section(findings)  # which neurons stay nonlinear across seeds
+    out += attention.section(findings)  # which module kinds gating keeps nonlinear
     out += _checklist_section(findings)
     out += _limitations(findings, summary)
     return "\n".join(out)
