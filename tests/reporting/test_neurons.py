@@ -20,6 +20,7 @@ from nonlinearity.reporting import (
 )
 from nonlinearity.reporting import neurons as nn_
 from nonlinearity.reporting.report import build_report
+from nonlinearity.run.store import RunStore
 from tests.reporting.test_figures import make_runs
 
 N = 64  # neurons per layer of the hand-made runs
@@ -143,7 +144,7 @@ def tiny_runs(model: dict, same_positions: bool):
     `same_positions` every seed has the same neurons in the same order (a checkpoint)."""
     rng = np.random.default_rng(5)
     base = rng.uniform(size=(2, N, 4))
-    parts, tables = {}, {}
+    parts, frames = {}, {}
     for seed in (0, 1, 2):
         run = f"digits_mlp_gated-base_s{seed}_c00000{seed}"
         order = np.arange(N) if same_positions else rng.permutation(N)
@@ -161,15 +162,15 @@ def tiny_runs(model: dict, same_positions: bool):
         }
         parts[f"{run}/meta"] = lambda m=meta: m
         parts[f"{run}/history"] = lambda: [{"epoch": 1, "phase": "train", "val_acc": 0.9}]
-        tables[f"{run}/activation_neurons"] = lambda r=run, ls=layers: _neurons_csv(r, ls)
-    return parts, tables
+        frames[run] = _neurons_csv(run, layers)
+    return parts, frames.get  # run -> its activation_neurons.csv
 
 
 @pytest.fixture(scope="module")
 def mlp():
     """(records without the neuron tables, records with them)."""
-    parts, tables = tiny_runs({"name": "mlp"}, same_positions=False)
-    return collect_runs(parts), collect_runs(parts, None, tables)
+    parts, read = tiny_runs({"name": "mlp"}, same_positions=False)
+    return collect_runs(parts), collect_runs(parts, None, read)
 
 
 def test_collect_attaches_each_gated_runs_neurons(mlp):
@@ -181,6 +182,15 @@ def test_collect_attaches_each_gated_runs_neurons(mlp):
     assert len(cols["mask"]) == N and set(cols["mask"]) == {0, 1}
     gates = np.array(rec["meta"]["gates_before_hardening"]["act0"])
     np.testing.assert_array_equal(cols["mask"], (gates >= 0.5).astype(int))  # neuron order kept
+
+
+def test_the_run_stores_neuron_tables(tmp_path):
+    frame = _neurons_csv("r", {"act0": (np.full((3, 4), 0.5), np.array([1.0, 0.0, 1.0]))})
+    (tmp_path / "runs" / "r").mkdir(parents=True)
+    frame.to_csv(tmp_path / "runs" / "r" / nn_.NEURONS_FILE, index=False)
+    read = nn_.store_reader(RunStore(tmp_path))
+    pd.testing.assert_frame_equal(read("r"), frame.reset_index(drop=True))
+    assert read("not_analysed") is None
 
 
 def test_findings_and_report_section(mlp):
@@ -209,8 +219,8 @@ def test_findings_and_report_section(mlp):
 
 
 def test_positions_fixed_by_a_checkpoint():
-    parts, tables = tiny_runs({"name": "transformer", "checkpoint": "minilm"}, True)
-    runs = collect_runs(parts, None, tables)
+    parts, read = tiny_runs({"name": "transformer", "checkpoint": "minilm"}, True)
+    runs = collect_runs(parts, None, read)
     n = nn_.neuron_findings(summary_table(runs), runs)
     rows = {(r["layer"], r["matching"]): r for r in n["agreement"]}
     assert rows[("act1", "position")]["rule"] and not rows[("act1", "statistics")]["rule"]
@@ -231,13 +241,13 @@ def test_figure(mlp):
 def test_report_has_the_section_and_figure():
     """The whole report of the figures' record set, its gated runs given 64 neurons."""
     runs = make_runs()
-    parts, tables = tiny_runs({"name": "mlp"}, same_positions=False)
+    parts, read = tiny_runs({"name": "mlp"}, same_positions=False)
     for seed in (0, 1, 2):
         run = f"digits_mlp_gated-base_s{seed}_c00000{seed}"
         runs[run]["meta"]["gates_before_hardening"] = parts[f"{run}/meta"]()[
             "gates_before_hardening"
         ]
-    nn_.attach_neurons(runs, tables)
+    nn_.attach_neurons(runs, read)
     summary = summary_table(runs)
     layers = pd.DataFrame(columns=["run", "layer", "linearized"])
     f = findings(summary, layers, runs)

@@ -23,11 +23,11 @@ FILES = ("history", "meta", "activation_stats", "robustness")
 def collect_runs(
     partitions: Mapping[str, Callable[[], Any]],
     published: Collection[str] | None = None,
-    tables: Mapping[str, Callable[[], Any]] | None = None,
+    neurons: Callable[[str], pd.DataFrame | None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """`{"<run>/<file>": load}` -> `{run: {"history", "meta", "activation_stats"?}}`;
-    with `tables` (the `activation_tables` partitions) each analysed gated run also gets
-    its per-neuron statistics and hardened masks, `neurons` (`neurons.attach_neurons`).
+    with `neurons` (run -> its activation_neurons.csv, `neurons.store_reader`) each
+    analysed gated run also gets its per-neuron statistics and masks, `neurons`.
 
     `published`: the run store's runs (`RunStore.names`); a folder outside it is a run
     still being written (on storage published by a marker) and is left out. A run whose
@@ -63,7 +63,8 @@ def collect_runs(
             log.warning("skipping run %s: history.json or meta.json has the wrong shape", run)
             continue
         runs[run] = record
-    attach_neurons(runs, tables or {})
+    if neurons is not None:
+        attach_neurons(runs, neurons)
     return runs
 
 

@@ -43,15 +43,16 @@ and positive_frac, nonlinear_score (of the final model); per run a Fisher-z 95 %
 (se = √(1.06 / (n − 3)), Fieller et al. 1957), over seeds the Student-t interval of ρ.
 
 Clusters: per run, every gated neuron's (α, positive_frac, nonlinear_score), each
-standardised; k-means for k = 2..6 (10 starts, seeded); the k of the best silhouette if
+standardised; k-means for k = 2..6 (4 starts, seeded); the k of the best silhouette if
 that silhouette is at least 0.5 ("reasonable structure", Kaufman & Rousseeuw 1990), else
 one group: no clear groups.
 """
 
 from __future__ import annotations
 
+import io
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import combinations
 from typing import Any
 
@@ -63,8 +64,10 @@ from scipy import stats as sps
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
+from ..run.store import RunStore
 from . import stats
 
+NEURONS_FILE = "activation_neurons.csv"  # activation_analysis' per-neuron table of a run
 MATCH_STATS = ("positive_frac", "nonlinear_score", "pre_mean", "pre_std")
 CLUSTER_STATS = ("positive_frac", "nonlinear_score")  # with α
 K_MAX = 6  # largest number of groups tried
@@ -90,14 +93,25 @@ def neuron_columns(neurons: pd.DataFrame, layers: list[str]) -> dict[str, dict[s
     return out
 
 
-def attach_neurons(runs: dict[str, dict], tables: Mapping[str, Any]) -> None:
-    """Each gated record gets `neurons` from `<run>/activation_neurons` of `tables`
-    (the `activation_tables` partitions), when the run was analysed."""
+def attach_neurons(runs: dict[str, dict], read: Callable[[str], pd.DataFrame | None]) -> None:
+    """Each gated record gets `neurons` from its activation_neurons.csv, `read(run)`
+    (None: the run was not analysed)."""
     for run, rec in runs.items():
         gates = rec["meta"].get("gates_before_hardening")
-        load = tables.get(f"{run}/activation_neurons")
-        if gates and load is not None:
-            rec["neurons"] = neuron_columns(load(), list(gates))
+        neurons = read(run) if gates else None
+        if neurons is not None:
+            rec["neurons"] = neuron_columns(neurons, list(gates))
+
+
+def store_reader(store: RunStore) -> Callable[[str], pd.DataFrame | None]:
+    """`read(run)`: the run's activation_neurons.csv from the run store, None if absent."""
+
+    def read(run: str) -> pd.DataFrame | None:
+        if not store.has(run, NEURONS_FILE):
+            return None
+        return pd.read_csv(io.StringIO(store.text(run, NEURONS_FILE)))
+
+    return read
 
 
 # --- measures -------------------------------------------------------------------------------
@@ -135,12 +149,14 @@ def propensity(s: np.ndarray, mask: np.ndarray) -> np.ndarray:
     standardised statistics (weak L2, C = 100), fitted on the layer itself."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import PolynomialFeatures
+    from threadpoolctl import threadpool_limits
 
     mask = np.asarray(mask, float)
     if mask.min() == mask.max():
         return mask.copy()
     x = PolynomialFeatures(2, include_bias=False).fit_transform(_standardise(s))
-    fit = LogisticRegression(C=PROPENSITY_C, max_iter=5000).fit(x, mask)
+    with threadpool_limits(1):  # BLAS threads on busy cores cost far more than they give
+        fit = LogisticRegression(C=PROPENSITY_C, max_iter=5000).fit(x, mask)
     return fit.predict_proba(x)[:, 1]
 
 
@@ -191,8 +207,8 @@ def clusters(x: np.ndarray, seed: int = 0) -> dict[str, Any]:
     z = _standardise(x)
     scores: dict[int, tuple[float, np.ndarray]] = {}
     for k in range(2, min(K_MAX, len(x) - 1) + 1):
-        with threadpool_limits(1):  # OpenMP threads on busy cores cost 50x on small inputs
-            labels = KMeans(k, n_init=10, random_state=seed).fit_predict(z)
+        with threadpool_limits(1):  # as in `propensity`
+            labels = KMeans(k, n_init=4, random_state=seed).fit_predict(z)
         if len(set(labels)) < 2:
             continue
         size = min(len(x), SILHOUETTE_SAMPLE)

@@ -11,17 +11,16 @@ from matplotlib.figure import Figure
 
 from ... import reporting
 from ...params import ReportingConfig, parse
+from ...reporting.neurons import store_reader
 from ...run.store import RunStore
 
 log = logging.getLogger(__name__)
 
 
-def collect(
-    runs: dict[str, Callable], store: RunStore, tables: dict[str, Callable], *after: Any
-) -> dict[str, dict]:
-    """The files of every run the store has published (and the per-neuron tables of gated
-    runs); `after` only orders this node after the training nodes."""
-    records = reporting.collect_runs(runs, set(store.names()), tables)
+def collect(runs: dict[str, Callable], store: RunStore, *after: Any) -> dict[str, dict]:
+    """The files of every run the store has published (a gated run's with its per-neuron
+    table); `after` only orders this node after the training nodes."""
+    records = reporting.collect_runs(runs, set(store.names()), store_reader(store))
     log.info("reporting on %d runs", len(records))
     return records
 

@@ -11,12 +11,7 @@ from .nodes import collect, find, plot, report, summarise, tables
 def create_pipeline(after: list[str] | None = None, **kwargs) -> Pipeline:
     """`after`: datasets the run files depend on (the training outputs, in __default__)."""
     nodes = [
-        node(
-            collect,
-            ["runs", "run_store", "activation_tables", *(after or [])],
-            "run_records",
-            name="collect_runs",
-        ),
+        node(collect, ["runs", "run_store", *(after or [])], "run_records", name="collect_runs"),
         node(
             summarise,
             "run_records",
