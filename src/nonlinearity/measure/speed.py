@@ -1,4 +1,4 @@
-"""Training throughput, interleaved timing rounds and GPU energy.
+"""Training throughput, interleaved timing rounds, the GEMM bound and GPU energy.
 
 All timing goes through `torch.utils.benchmark.Timer`, which synchronises CUDA
 around each timed block.
@@ -100,6 +100,81 @@ def interleaved_rounds(
     for k, m in models.items():
         m.train(modes[k])
     return Rounds(seconds, number)
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """One matrix product of a training step, (m, k) @ (k, n), as autograd lays it out."""
+
+    layer: str
+    op: str  # forward x @ W.T | grad_input g @ W | grad_weight g.T @ x
+    m: int
+    k: int
+    n: int
+    a_transposed: bool = False  # the left operand is a transposed view (g.T)
+    b_transposed: bool = False  # the right operand is a transposed view (W.T)
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.m * self.k * self.n
+
+
+def training_gemms(model: nn.Module, example: torch.Tensor) -> list[Gemm]:
+    """The GEMMs one training step of `model` on the batch `example` runs in its Linear layers.
+
+    Per call of an `nn.Linear` (in -> out) on r rows (all leading dims of its input):
+        forward      x @ W.T   (r, in) @ (in, out)
+        grad_input   g @ W     (r, out) @ (out, in), only if the input needs a gradient
+                               (not the first layer's, whose input is data)
+        grad_weight  g.T @ x   (out, r) @ (r, in), only if W trains
+    (the layouts of `AddmmBackward0`: W.T and g.T are transposed views, as there).
+    """
+    names = {m: n for n, m in model.named_modules()}
+    gemms: list[Gemm] = []
+
+    def hook(layer: nn.Linear, args: tuple) -> None:
+        x, name = args[0], names[layer]
+        r, k, n = x.numel() // x.shape[-1], layer.in_features, layer.out_features
+        gemms.append(Gemm(name, "forward", r, k, n, b_transposed=True))
+        if x.requires_grad:
+            gemms.append(Gemm(name, "grad_input", r, n, k))
+        if layer.weight.requires_grad:
+            gemms.append(Gemm(name, "grad_weight", n, r, k, a_transposed=True))
+
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    handles = [m.register_forward_pre_hook(hook) for m in linears]
+    try:
+        with torch.enable_grad():
+            model(example)
+    finally:
+        for h in handles:
+            h.remove()
+    return gemms
+
+
+def gemm_seconds(
+    gemms: list[Gemm],
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+    repeats: int = 5,
+    block_s: float = 0.005,
+    threads: int | None = None,
+) -> list[list[float]]:
+    """Seconds per call of each GEMM in `repeats` timed blocks of about `block_s`, after
+    3 warm-up calls, on random operands in `dtype` and the layouts of `Gemm`."""
+    gen = torch.Generator(device=device).manual_seed(0)
+    out = []
+    for g in gemms:
+        a_shape, b_shape = ((g.k, g.m) if g.a_transposed else (g.m, g.k)), (g.k, g.n)
+        b_shape = (g.n, g.k) if g.b_transposed else b_shape
+        a = torch.randn(a_shape, device=device, dtype=dtype, generator=gen)
+        b = torch.randn(b_shape, device=device, dtype=dtype, generator=gen)
+        a, b = (a.t() if g.a_transposed else a), (b.t() if g.b_transposed else b)
+        timer = _timer("torch.mm(a, b)", threads, torch=torch, a=a, b=b)
+        first = timer.timeit(3).mean  # warm-up
+        number = max(1, round(block_s / max(first, 1e-9)))
+        out.append([timer.timeit(number).mean for _ in range(repeats)])
+    return out
 
 
 def gpu_energy(fn, calls: int, device: torch.device) -> dict:
