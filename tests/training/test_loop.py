@@ -3,10 +3,13 @@ import torch
 
 from nonlinearity.data import to_device
 from nonlinearity.errors import ConfigError
+from nonlinearity.layers import Approach, apply_approach
+from nonlinearity.models import MLPConfig, build_mlp
 from nonlinearity.run.spec import RunSpec
 from nonlinearity.run.store import RunStore
 from nonlinearity.run.train import load_model, train_run
 from nonlinearity.training import GateConfig, TrainConfig, epochs_budget
+from nonlinearity.training.loop import _optimizer
 from tests.conftest import LATENCY_KEYS, TINY_MEASURE, TINY_MODEL, TINY_TRAINING
 
 RECORD_KEYS = {
@@ -150,3 +153,41 @@ def test_a_diverged_run_is_recorded_as_failed_with_its_epochs(digits_splits):
     )
     assert epoch >= 2 and [r["epoch"] for r in record.history] == list(range(1, epoch + 1))
     assert all(r["train_loss"] > 0 for r in record.history[:-1])  # finite before it
+
+
+@pytest.mark.parametrize(
+    "train",
+    [
+        {"optimizer": "adam", "weight_decay": 1e-3},
+        {"optimizer": "adamw", "weight_decay": 1e-2},
+        {"optimizer": "sgd", "lr": 0.05, "weight_decay": 1e-3},
+    ],
+)
+def test_the_loops_optimiser_is_torchs_default_arithmetic(train):
+    """`fit`'s optimiser updates all tensors per operator call (foreach): bit for bit the
+    per-tensor loop torch runs by default on CPU, the gate group and scheduler included."""
+    cfg = TrainConfig.from_params({**train, "device": "cpu"})
+
+    def trained(foreach: bool) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        torch.manual_seed(0)
+        model = build_mlp(MLPConfig(in_features=6, num_classes=3, hidden_sizes=[5]))
+        apply_approach(model, Approach("gating", init_alpha=0.7), torch.zeros(2, 6))
+        start = [p.detach().clone() for p in model.parameters()]
+        opt = _optimizer(model, cfg, gate_lr=1e-2)
+        assert len(opt.param_groups) == 2 and all(g["foreach"] for g in opt.param_groups)
+        for group in opt.param_groups:
+            group["foreach"] = foreach
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=5)
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(5):
+            x, y = torch.randn(8, 6, generator=gen), torch.randint(0, 3, (8,), generator=gen)
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+            sched.step()
+        return start, [p.detach().clone() for p in model.parameters()]
+
+    start, fast = trained(True)
+    _, default = trained(False)
+    assert all(torch.equal(a, b) for a, b in zip(fast, default, strict=True))
+    assert not any(torch.equal(a, b) for a, b in zip(start, fast, strict=True))  # all trained

@@ -1,10 +1,12 @@
-"""Fused mixed and gated ReLU: two elementwise passes each way, no bool tensors.
+"""Fused mixed and gated ReLU: few elementwise passes each way, no bool tensors.
 
 For ReLU the blend has a closed form, y = z + a * relu(-z) (a = 1: ReLU, a = 0:
 identity). Autograd through `torch.where` / `torch.lerp` builds bool masks and
 extra passes that cost 4x a ReLU on CPU; these functions use the same fused
 `threshold_backward` kernel as `nn.ReLU`. Gradients match the ReLU convention
 (zero at z = 0) and are checked against autograd in tests/layers/test_functional.py.
+Temporaries are written in place where the result can take their buffer (one
+allocation fewer per pass: page faults and cache misses on CPU), the same values.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import torch
 
 _threshold_backward = torch.ops.aten.threshold_backward
+_threshold_backward_out = torch.ops.aten.threshold_backward.grad_input
 
 
 class _MixedReLU(torch.autograd.Function):
@@ -27,7 +30,8 @@ class _MixedReLU(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         y, lower = ctx.saved_tensors
         # y - lower > 0 exactly where dy/dz = 1: z > 0, or any z for a linear neuron (+inf).
-        return _threshold_backward(grad, y - lower, 0), None
+        d = y - lower
+        return _threshold_backward_out(grad, d, 0, grad_input=d), None  # in place: one buffer
 
 
 class _GatedReLU(torch.autograd.Function):
@@ -35,7 +39,7 @@ class _GatedReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        r = torch.relu(-z)
+        r = torch.neg(z).relu_()
         ctx.save_for_backward(r, a)
         return torch.addcmul(z, r, a)
 
@@ -44,8 +48,8 @@ class _GatedReLU(torch.autograd.Function):
         r, a = ctx.saved_tensors
         grad_z = grad_a = None
         if ctx.needs_input_grad[0]:
-            neg = _threshold_backward(grad, r, 0)  # grad where z < 0
-            grad_z = torch.addcmul(grad, neg, a, value=-1)
+            grad_z = _threshold_backward(grad, r, 0)  # grad where z < 0
+            torch.addcmul(grad, grad_z, a, value=-1, out=grad_z)  # grad - a * that, in place
         if ctx.needs_input_grad[1]:
             grad_a = (grad * r).sum_to_size(a.shape)  # dy/da = relu(-z), summed over broadcast dims
         return grad_z, grad_a

@@ -122,12 +122,15 @@ def _optimizer(model: nn.Module, cfg: TrainConfig, gate_lr: float | None) -> tor
     live_gates = [p for p in gate_params if p.requires_grad]
     if live_gates:
         groups.append({"params": live_gates, "lr": gate_lr or cfg.lr, "weight_decay": 0.0})
+    # foreach: each update operator is called once for all tensors (a multi-tensor kernel on
+    # CUDA, a C++ loop on CPU) instead of once per tensor from Python, torch's CPU default;
+    # the same arithmetic, bit for bit (tests/training/test_loop.py).
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
-            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, foreach=True
         )
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
 
 
 def use_channels_last(model: nn.Module, data: DeviceData, wanted: bool | None = None) -> bool:
