@@ -29,7 +29,7 @@ def t_interval(values):
 def gating(shares):
     return [
         {"layer": i, "name": f"act{i}", "num_features": 8, "alpha_mean": 1 - s}
-        | {"alpha_lt_0.1": s}
+        | {"alpha_lt_0.1": s, "kind": ("query", "ffn")[i % 2]}  # module kinds: attention.py
         for i, s in enumerate(shares)
     ]
 

@@ -35,9 +35,7 @@ def kind_shares(summary: pd.DataFrame, runs: Mapping[str, Mapping[str, Any]]) ->
     rows = []
     gated = summary[summary.approach == "gating"] if len(summary) else summary
     for r in gated.itertuples():
-        history = runs.get(r.run, {}).get("history") or []
-        if not any(h.get("epoch") == "hardened" for h in history):
-            continue  # gates never hardened: no masks to read
+        history = runs.get(r.run, {}).get("history") or [{}]  # a result's last: hardened
         layers = [s for s in history[-1].get("gating") or [] if s.get("kind")]
         for kind in KINDS:
             of = [s for s in layers if s["kind"] == kind]
