@@ -90,14 +90,21 @@ def test_prefix_path_is_f_on_the_slice_and_identity_on_the_rest_with_the_same_gr
     torch.testing.assert_close(grad, ref)
 
 
-def test_relu_layers_keep_their_order_and_exact_outputs():
-    """ReLU's mixed path is one clamp on any layout: nothing to gain, bitwise kept."""
-    model = mlp("relu")
+def test_relu_layers_keep_their_order_and_a_relu_model_is_not_copied():
+    """ReLU's mixed path is one clamp_min on any layout: nothing to gain, bitwise kept."""
+    relu = mlp("relu")
+    assert nonlinear_first(relu) is relu
+    model = mlp("gelu")
+    model.act1 = MixedActivation(16, nn.ReLU(), ratio=0.5, seed=5)
     laid = nonlinear_first(model)
-    for a, b in zip(model.state_dict().values(), laid.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
-    with torch.no_grad():
-        assert torch.equal(laid(X), model(X))
+    assert is_prefix(laid.act0.nonlinear_mask) and is_prefix(laid.act2.nonlinear_mask)
+    assert torch.equal(laid.act1.nonlinear_mask, model.act1.nonlinear_mask)
+    assert not is_prefix(laid.act1.nonlinear_mask)
+    # fc1's rows (act1's units) keep their order; its columns follow act0's units
+    order = torch.argsort((~model.act0.nonlinear_mask).to(torch.uint8), stable=True)
+    assert torch.equal(laid.fc1.weight, model.fc1.weight[:, order])
+    assert torch.equal(laid.fc1.bias, model.fc1.bias)
+    assert_same_function(model, laid, X)
 
 
 def test_hardened_gates_move_with_their_units_and_soft_gates_stay():

@@ -62,16 +62,20 @@ def permute_units(
 
 def nonlinear_first(model: nn.Module) -> nn.Module:
     """A copy of `model` (same function) whose permutable masked layers put their
-    nonlinear units first; the layers left as they were keep their order."""
+    nonlinear units first; `model` itself when none is permutable (a ReLU model)."""
     from ..pruning.prune import linear_neighbours  # pruning imports layers
 
+    sites = {
+        name: pair
+        for name, act in model.named_modules()
+        if isinstance(act, MaskedActivation) and _permutable(act)
+        if (pair := linear_neighbours(model, name)) is not None
+    }
+    if not sites:
+        return model
     model = copy.deepcopy(model)
-    for name, act in list(model.named_modules()):
-        if not isinstance(act, MaskedActivation) or not _permutable(act):
-            continue
-        pair = linear_neighbours(model, name)
-        if pair is None:
-            continue
+    for name, pair in sites.items():
+        act = model.get_submodule(name)
         producer, consumer = (model.get_submodule(p) for p in pair)
         linear = (~act.nonlinear_mask).to(torch.uint8)  # 0 sorts first: the nonlinear units
         permute_units(producer, act, consumer, torch.argsort(linear, stable=True))
