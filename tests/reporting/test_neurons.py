@@ -267,4 +267,15 @@ def test_without_statistics_the_figure_says_so():
     fig = FIGURES["neuron_agreement"](summary_table(runs), runs)
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert any("no activation statistics" in t for t in texts)
-    assert nn_.report_section({"neurons": {}})[2].startswith("_No two analysed gated runs")
+    assert nn_.report_section({"neurons": {}})[2].startswith("_No analysed gated run")
+
+
+def test_one_seed_has_no_agreement_but_its_groups():
+    parts, read = tiny_runs({"name": "mlp"}, False)
+    one = {k: v for k, v in parts.items() if "_s0_" in k}
+    runs = collect_runs(one, None, read)
+    n = nn_.neuron_findings(summary_table(runs), runs)
+    assert n["agreement"] == [] and len(n["clusters"]) == 1
+    assert n["correlation"][0]["seeds"] == 1 and n["correlation"][0]["rho_low"] is None
+    text = nn_.report_section({"neurons": n})
+    assert "_One seed per gated configuration: no agreement to measure._" in text

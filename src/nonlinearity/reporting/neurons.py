@@ -481,14 +481,14 @@ def _sentences(agreement: pd.DataFrame, corr: pd.DataFrame, groups: list[dict]) 
 
 
 def report_section(findings: Mapping[str, Any]) -> list[str]:
-    """`### Which neurons stay nonlinear across seeds` of report.md."""
+    """`### Which neurons stay nonlinear across seeds` of report.md: the sentences, then
+    the agreement, correlation and cluster tables they come from."""
     n = findings.get("neurons") or {}
     out = ["### Which neurons stay nonlinear across seeds", ""]
-    agreement = n.get("agreement") or []
-    if not agreement and not n.get("clusters"):
+    if not n.get("clusters"):
         return out + [
-            "_No two analysed gated runs of one configuration: run the gated runs with "
-            "`activation_analysis` (the default `kedro run` does)._",
+            "_No analysed gated run: run the gated runs and `activation_analysis` (the "
+            "default `kedro run` does both)._",
             "",
         ]
     out += [
@@ -501,10 +501,18 @@ def report_section(findings: Mapping[str, Any]) -> list[str]:
         "what their statistics say. The matching the rule does not pick is shown as a check "
         "(by position, seeds that share no initial weights should be at chance).",
         "",
-        "| setting | configuration | layer | matching | seeds | κ [95 % CI] | κ_stats "
-        "| κ − κ_stats [95 % CI] | verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
+        *(f"- {s}" for s in n.get("sentences") or []),
+        "",
     ]
+    agreement = n.get("agreement") or []
+    if agreement:
+        out += [
+            "| setting | configuration | layer | matching | seeds | κ [95 % CI] | κ_stats "
+            "| κ − κ_stats [95 % CI] | verdict |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+    else:
+        out += ["_One seed per gated configuration: no agreement to measure._"]
     for r in agreement:
         used = "" if r["rule"] else " (check)"
         out.append(
@@ -513,10 +521,14 @@ def report_section(findings: Mapping[str, Any]) -> list[str]:
             f"{_f(r['kappa_stats'])} | {_iv(r['excess'], r['excess_low'], r['excess_high'])} | "
             f"{r['vs_chance'] + ', ' + r['vs_statistics'] if r['rule'] else '–'} |"
         )
-    out += ["", "Spearman ρ of the soft α (before hardening) with each statistic, per layer "]
-    out[-1] += "(mean over seeds, Student-t 95 % interval):"
-    out += ["", "| setting | configuration | layer | statistic | seeds | ρ [95 % CI] |"]
-    out += ["|---|---|---|---|---|---|"]
+    out += [
+        "",
+        "Spearman ρ of the soft α (before hardening) with each statistic of the final model, "
+        "per layer (mean over seeds, Student-t 95 % interval):",
+        "",
+        "| setting | configuration | layer | statistic | seeds | ρ [95 % CI] |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in n.get("correlation") or []:
         out.append(
             f"| {r['setting']} | {r['label']} | {r['layer']} | {r['statistic']} | {r['seeds']} "
@@ -524,11 +536,12 @@ def report_section(findings: Mapping[str, Any]) -> list[str]:
         )
     out += [
         "",
-        f"Clusters (k-means on standardised α, positive_frac, nonlinear_score; k = 2..{K_MAX}",
+        f"Groups of neurons per run (k-means on standardised α, positive_frac, "
+        f"nonlinear_score; k = 2..{K_MAX} kept when its silhouette reaches {SILHOUETTE}, "
+        "else one group):",
+        "",
     ]
-    out[-1] += f" kept when its silhouette reaches {SILHOUETTE}, else one group):"
-    out += [""]
-    for g in n.get("clusters") or []:
+    for g in n["clusters"]:
         parts = [
             f"{c['size']} at α {c['centre'][0]:.2f}, positive_frac {c['centre'][1]:.2f}, "
             f"nonlinear_score {c['centre'][2]:.2f}"
@@ -539,8 +552,7 @@ def report_section(findings: Mapping[str, Any]) -> list[str]:
         out.append(
             f"- {g['setting']}, {g['label']}, seed {g['seed']}: {what} (best silhouette {sil})."
         )
-    out += ["", *(f"- {s}" for s in n.get("sentences") or []), ""]
-    return out
+    return [*out, ""]
 
 
 # --- figure ---------------------------------------------------------------------------------
