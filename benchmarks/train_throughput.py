@@ -26,7 +26,9 @@ by round: the median of the rounds' ratios and the 95 % t interval of their geom
 (`reporting.stats.ratio_interval`). The bound is the best GEMM times over all rounds; a row
 whose best round beats it means the bound is wrong: the script says so and exits 1 without
 a table. On CUDA, passes are timed with CUDA events (then synchronised); `--bf16` trains
-under bfloat16 autocast and times the GEMMs in bfloat16.
+under bfloat16 autocast and times the GEMMs in bfloat16. On a shared CPU, `--threads 1
+--clock cpu` times each pass and GEMM by the thread's CPU time, which other processes'
+load does not inflate (their cache pollution still counts).
 
 Figures, with machine, date and command: docs/performance.md.
 
@@ -78,12 +80,16 @@ TARGETS = {
 }
 
 
-def timed(fn: Callable[[], None], device: torch.device) -> float:
-    """Seconds of one call: CUDA events around it on a GPU, `perf_counter` on a CPU."""
+# --clock: wall time, or this thread's CPU time (with --threads 1)
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+def timed(fn: Callable[[], None], device: torch.device, clock=time.perf_counter) -> float:
+    """Seconds of one call: CUDA events around it on a GPU, `clock` on a CPU."""
     if device.type != "cuda":
-        start = time.perf_counter()
+        start = clock()
         fn()
-        return time.perf_counter() - start
+        return clock() - start
     begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     torch.cuda.synchronize(device)
     begin.record()
@@ -208,17 +214,22 @@ def measure(args, device: torch.device, splits, data, idx_root: str, bs: int) ->
     gemms = training_gemms(mlp(device), example)
     dtype = torch.bfloat16 if args.bf16 else torch.float32
     gemm_s: list[list[float]] = [[] for _ in gemms]
+    clock = CLOCKS[args.clock]
     for make in makers.values():  # warm-up: allocator, oneDNN / cuBLAS plans, lazy init
-        timed(make(), device)
+        timed(make(), device, clock)
     seconds: dict[str, list[float]] = {k: [] for k in makers}
     order = list(makers)
     for r in range(args.rounds):
         for key in order[r % len(order) :] + order[: r % len(order)]:
-            seconds[key].append(timed(makers[key](), device))
-        new = gemm_seconds(gemms, device, dtype, args.gemm_repeats)
+            seconds[key].append(timed(makers[key](), device, clock))
+        new = gemm_seconds(gemms, device, dtype, args.gemm_repeats, timer=clock)
         for times, t in zip(gemm_s, new, strict=True):
             times.extend(t)
     n = args.samples
+    if args.profile:
+        for key in ("plain", "relu", "mixed", "gated"):
+            print(f"profile, {LABELS[key]}, batch {bs} (self time, one pass):")
+            print(*profile(makers[key], device, args.profile), sep="\n")
     return {
         "batch": bs,
         "seconds": seconds,
@@ -228,6 +239,28 @@ def measure(args, device: torch.device, splits, data, idx_root: str, bs: int) ->
         "bound_median": bs / sum(statistics.median(t) for t in gemm_s),
         "gemm_flops": sum(g.flops for g in gemms) / sum(min(t) for t in gemm_s),
     }
+
+
+def profile(make: Callable[[], Callable[[], object]], device: torch.device, top: int) -> list[str]:
+    """`torch.profiler` over one pass (after a warm-up pass): the `top` operators by self
+    time, with their share of the pass and calls per pass."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    timed(make(), device)
+    run = make()
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with torch_profile(activities=acts) as prof:
+        run()
+    events = prof.key_averages()
+    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    total = sum(getattr(e, key) for e in events)
+    ranked = sorted(events, key=lambda e: -getattr(e, key))[:top]
+    return [
+        f"  {getattr(e, key) / total:6.1%}  {getattr(e, key) / 1e3:9.1f} ms  {e.count:7d} calls  "
+        f"{e.key}"
+        for e in ranked
+    ]
 
 
 def over_bound(result: dict) -> list[str]:
@@ -283,8 +316,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 512])
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    ap.add_argument(
+        "--clock",
+        choices=list(CLOCKS),
+        default="wall",
+        help="wall time, or this thread's CPU time (--threads 1: other processes' load on a "
+        "shared machine does not count; page faults and cache misses do)",
+    )
     ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GEMMs in bf16)")
     ap.add_argument("--gemm-repeats", type=int, default=5, help="timed blocks per GEMM a round")
+    ap.add_argument("--profile", type=int, default=0, help="print each loop's top N operators")
     ap.add_argument("--torchvision", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument(
         "--bound-scale", type=float, default=1.0, help="scale the measured bound (to try the check)"
@@ -293,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.clock == "cpu" and (torch.get_num_threads() != 1 or args.device.startswith("cuda")):
+        ap.error("--clock cpu times one CPU thread: give --threads 1 and a CPU device")
     auto = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(auto if args.device == "auto" else args.device)
     started = datetime.datetime.now(datetime.UTC)
@@ -322,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv[1:] if argv is None else argv
     )
     print(f"\n{started:%Y-%m-%d %H:%M} UTC, {machine(device)}\n{command}")
-    print(f"{n} training + {val} val samples per pass, {args.rounds} rounds")
+    print(f"{n} training + {val} val samples per pass, {args.rounds} rounds, {args.clock} clock")
     wrong = [line for res in results for line in over_bound(res)]
     if wrong:
         print(

@@ -61,7 +61,8 @@ def script():
 
 
 TINY = ["--samples", "128", "--val-samples", "32", "--rounds", "2", "--batch-sizes", "64"]
-TINY += ["--device", "cpu", "--threads", "1", "--no-torchvision", "--gemm-repeats", "2"]
+TINY += ["--device", "cpu", "--threads", "1", "--clock", "cpu", "--no-torchvision"]
+TINY += ["--gemm-repeats", "2"]
 
 
 def test_the_benchmark_runs_on_cpu_under_its_bound(script, tmp_path, capsys):
@@ -78,6 +79,8 @@ def test_the_benchmark_runs_on_cpu_under_its_bound(script, tmp_path, capsys):
     assert all(max(r) <= res["bound"] for r in res["rates"].values())
     assert len(res["gemms"]) == 11 and all(len(g["seconds"]) == 4 for g in res["gemms"])
     assert result["command"].startswith("python benchmarks/train_throughput.py --samples 128")
+    with pytest.raises(SystemExit):  # CPU time is one thread's
+        script.main([*TINY[:-2], "--threads", "2", "--out", str(out)])
 
 
 def test_a_row_above_the_bound_stops_the_script(script, tmp_path, capsys):

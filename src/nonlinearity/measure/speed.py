@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Hashable, Mapping
+import timeit
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -159,9 +160,11 @@ def gemm_seconds(
     repeats: int = 5,
     block_s: float = 0.005,
     threads: int | None = None,
+    timer: Callable[[], float] = timeit.default_timer,
 ) -> list[list[float]]:
     """Seconds per call of each GEMM in `repeats` timed blocks of about `block_s`, after
-    3 warm-up calls, on random operands in `dtype` and the layouts of `Gemm`."""
+    3 warm-up calls, on random operands in `dtype` and the layouts of `Gemm`; `timer`
+    is the clock (`time.thread_time`: CPU time of a single-threaded run)."""
     gen = torch.Generator(device=device).manual_seed(0)
     out = []
     for g in gemms:
@@ -170,10 +173,15 @@ def gemm_seconds(
         a = torch.randn(a_shape, device=device, dtype=dtype, generator=gen)
         b = torch.randn(b_shape, device=device, dtype=dtype, generator=gen)
         a, b = (a.t() if g.a_transposed else a), (b.t() if g.b_transposed else b)
-        timer = _timer("torch.mm(a, b)", threads, torch=torch, a=a, b=b)
-        first = timer.timeit(3).mean  # warm-up
+        t = benchmark.Timer(
+            "torch.mm(a, b)",
+            globals={"torch": torch, "a": a, "b": b},
+            num_threads=threads or torch.get_num_threads(),
+            timer=timer,
+        )
+        first = t.timeit(3).mean  # warm-up
         number = max(1, round(block_s / max(first, 1e-9)))
-        out.append([timer.timeit(number).mean for _ in range(repeats)])
+        out.append([t.timeit(number).mean for _ in range(repeats)])
     return out
 
 
