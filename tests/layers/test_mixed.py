@@ -128,7 +128,7 @@ def test_inference_is_one_clamp_min_like_relu_is_one_relu(shape):
 def test_inference_path_follows_dtype_and_device_moves():
     z = torch.randn(8, 40, dtype=torch.float64)
     m = MixedActivation(40, nn.ReLU(), ratio=0.25, seed=1).double()
-    assert m._floor is m.relu_floor and m._floor.dtype == torch.float64
+    assert m._floor is m.relu_floor and m._floor.dtype == m._floor_dtype == torch.float64
     with torch.no_grad():
         y = m(z)
         half = m(z.to(torch.bfloat16))  # another dtype: the general path casts the floor
