@@ -84,6 +84,10 @@ def test_params_reach_into_lists():
     parsed = colon_params(ctx, param, "s.a=[0.1,0.9],s.b={0: 0.2, 2: 0.8},dataset:mnist")
     assert parsed == {"s": {"a": [0.1, 0.9], "b": {0: 0.2, 2: 0.8}}, "dataset": "mnist"}
     assert colon_params(ctx, param, "name=a[b,c=1") == {"name": "a[b", "c": 1}  # Kedro's split
+    # YAML reads a leading `*` as an alias and fails; the value is then its text
+    glob = "*_fixed_0_s0_*|*gated-base*"
+    assert colon_params(ctx, param, f"select={glob},lr=1") == {"select": glob, "lr": 1}
+    assert colon_params(ctx, param, f'select="{glob}"') == {"select": glob}
 
     conf = {"s": {"a": [0.2, 0.8], "m": {0: 0.2}, "rows": [{"x": 1, "y": 2}]}, "lr": 0.1}
     override = colon_params(ctx, param, "s.a.1=0.9,s.m.2=0.5,s.rows.0.y=3,lr=1")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -67,8 +68,18 @@ def colon_params(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
             )
         if not key.strip():
             ctx.fail(f"Invalid format of `{param.name}` option: Parameter key cannot be empty.")
-        dot_list.append(f"{key.strip()}={val}")
+        dot_list.append(f"{key.strip()}={_yaml_or_text(val)}")
     return OmegaConf.to_container(OmegaConf.from_dotlist(dot_list))
+
+
+def _yaml_or_text(value: str) -> str:
+    """A value as YAML reads it, or, when YAML cannot (`*_fixed_0_*` starts like an alias),
+    as the text it is: a glob for `select` or `pruning.sources` needs no quotes."""
+    try:
+        yaml.safe_load(value)
+    except yaml.YAMLError:
+        return json.dumps(value)  # a double-quoted YAML string
+    return value
 
 
 def _list_index(key: Any, items: list, where: str) -> int:
