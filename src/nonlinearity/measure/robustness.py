@@ -41,7 +41,7 @@ from torch import nn
 
 from ..data import Splits, to_device
 from ..data.sources import KINDS, SOURCES
-from ..device import check_device, resolve_device
+from ..device import check_device, cpu_threads, resolve_device
 from ..errors import ConfigError
 from ..params import parse, setting
 
@@ -192,6 +192,7 @@ class RobustnessConfig:
     samples: int = setting(500, ge=1)  # the first samples of that split (shuffled, stratified)
     batch_size: int = setting(500, ge=1)  # samples per attacked batch
     device: str = setting("auto", check=check_device)  # auto | cpu | cuda | cuda:N | mps
+    threads: int | None = setting(1, ge=1)  # CPU threads; null: the process's (runner's budget)
     seed: int = setting(0, ge=0)  # PGD's random starts
     attacks: list[Attack] = setting(factory=lambda: ["fgsm", "pgd"], nonempty=True)
     pgd: PGDConfig = PGDConfig()
@@ -253,18 +254,21 @@ def attack_accuracy(model: nn.Module, splits: Splits, cfg: RobustnessConfig) -> 
     gen = torch.Generator(device).manual_seed(cfg.seed)
     n, clean = len(data.y_test), 0
     correct = {(a, e): 0 for a in cfg.attacks for e in epsilons}
-    for i in range(0, n, cfg.batch_size):
-        s = space_of(data.test[i : i + cfg.batch_size])
-        y = data.y_test[i : i + cfg.batch_size]
-        clean += _correct(s.f, s.x, y)
-        for a, e in correct:
-            r = e * s.scale
-            if a == "fgsm":
-                adv = fgsm(s.f, s.x, y, r, s.bounds)
-            else:
-                p = cfg.pgd
-                adv = pgd(s.f, s.x, y, r, p.step_size * r, p.steps, s.bounds, gen, p.random_start)
-            correct[a, e] += _correct(s.f, adv, y)
+    with cpu_threads(cfg.threads if device.type == "cpu" else None):
+        for i in range(0, n, cfg.batch_size):
+            s = space_of(data.test[i : i + cfg.batch_size])
+            y = data.y_test[i : i + cfg.batch_size]
+            clean += _correct(s.f, s.x, y)
+            for a, e in correct:
+                r = e * s.scale
+                if a == "fgsm":
+                    adv = fgsm(s.f, s.x, y, r, s.bounds)
+                else:
+                    p = cfg.pgd
+                    adv = pgd(
+                        s.f, s.x, y, r, p.step_size * r, p.steps, s.bounds, gen, p.random_start
+                    )
+                correct[a, e] += _correct(s.f, adv, y)
     scale = s.scale  # the same for every batch
     return {
         **out,
