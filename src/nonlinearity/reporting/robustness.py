@@ -254,14 +254,19 @@ def accuracy_under_attack(summary: pd.DataFrame, runs: Mapping | None = None) ->
 # --- the report's section -------------------------------------------------------------------
 
 
+def _signed(x: float) -> str:
+    """Percentage points, signed, with the report's minus sign: `+0.3`, `−1.2`."""
+    return f"{100 * x:+.1f}".replace("-", "−")
+
+
 def _cell(r: Mapping[str, Any]) -> str:
     acc = pct(r["acc_mean"], 1)
     if r.get("change_mean") is None or np.isnan(r["change_mean"]):
         return acc
     if r.get("change_low") is None or np.isnan(r["change_low"]):
-        return f"{acc} ({100 * r['change_mean']:+.1f}, 1 seed)"
-    lo, hi = 100 * r["change_low"], 100 * r["change_high"]
-    return f"{acc} ({100 * r['change_mean']:+.1f} [{lo:+.1f}, {hi:+.1f}])"
+        return f"{acc} ({_signed(r['change_mean'])}, 1 seed)"
+    lo, hi = _signed(r["change_low"]), _signed(r["change_high"])
+    return f"{acc} ({_signed(r['change_mean'])} [{lo}, {hi}])"
 
 
 def report_section(findings: Mapping[str, Any]) -> list[str]:
