@@ -72,6 +72,7 @@ def cross_architecture(summary: pd.DataFrame, drops: pd.DataFrame) -> pd.DataFra
         )
         row |= {"gated_drop": drop.mean, "gated_drop_low": drop.low, "gated_drop_high": drop.high}
         row["gated_epochs"] = int(gated.epochs.max()) if len(gated) else None
-        row["fixed_epochs"] = int(g[g.approach == "fixed"].epochs.max()) if len(g) else None
+        fixed = g[g.approach == "fixed"]
+        row["fixed_epochs"] = int(fixed.epochs.max()) if len(fixed) else None
         rows.append(row)
     return pd.DataFrame(rows)
