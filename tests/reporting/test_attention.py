@@ -91,3 +91,16 @@ def test_figure_and_section_show_every_kind():
     assert "module_kinds" in FIGURE_TITLES
     text = "\n".join(section({"module_kinds": kind_findings(summary, runs)}))
     assert "| s | gated base | value | 37.5 % |" in text and "all linear" in text
+
+
+def test_a_gated_sweep_alone_gets_its_findings_and_tables():
+    from nonlinearity.reporting import cross_architecture, findings, layer_rows, summary_table
+    from tests.reporting.test_figures import record
+
+    runs = dict(record("gated-base", "gating", s, 0.9, 0.6, [0.4, 0.8]) for s in (0, 1, 2))
+    summary = summary_table(runs)
+    found = findings(summary, layer_rows(runs), runs)  # no all-ReLU run: no drops
+    assert "no all-ReLU baseline" in found["claims"][0]["sentence"]
+    assert [r["kind"] for r in found["module_kinds"]] == ["query", "ffn"]
+    table = cross_architecture(summary, pd.DataFrame(found["drops"]))
+    assert table.fixed_epochs.isna().all() and table.gated_epochs.tolist() == [3]
