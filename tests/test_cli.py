@@ -14,10 +14,10 @@ from tests.conftest import DEFAULT_RUNS, scratch_project
 from tests.test_run import _files, _kedro
 
 PIPELINES = (
-    "__default__, activation_analysis, benchmark, data_prep, pruning, reporting, "
+    "__default__, activation_analysis, benchmark, data_prep, pruning, reporting, robustness, "
     "sweep, train_fixed, train_gated"
 )
-RUNS = ", ".join(sorted([*DEFAULT_RUNS, "analysis", "pruning"]))
+RUNS = ", ".join(sorted([*DEFAULT_RUNS, "analysis", "pruning", "robustness"]))
 GATED = ", ".join(sorted(r for r in DEFAULT_RUNS if r.startswith(("gated-", "matched-"))))
 
 

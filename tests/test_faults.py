@@ -52,7 +52,7 @@ SUMMARY = (
 SKIPPED = "{}: skipped, its complete record has the same fingerprint"
 TOP_LEVEL = (
     "activation_analysis, benchmark, data, dataset, measure, model, pruning, reporting, rerun, "
-    "select, setups, train_fixed, train_gated, training"
+    "robustness, select, setups, train_fixed, train_gated, training"
 )
 _LOG = re.compile(r"^\s*(?:\[[^\]]*\]\s+)?(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+(.*?)\s*$")
 

@@ -220,8 +220,8 @@ def test_bad_input_is_one_line(swept, monkeypatch):
     assert out.exit_code == 2 and out.stdout == ""
     assert out.stderr.strip().splitlines()[-1] == (
         "Error: pipeline 'nosuch' is not in the registry; valid: __default__, "
-        "activation_analysis, benchmark, data_prep, pruning, reporting, robustness, sweep, train_fixed, "
-        "train_gated"
+        "activation_analysis, benchmark, data_prep, pruning, reporting, robustness, sweep, "
+        "train_fixed, train_gated"
     )
     assert _tree(swept) == before
 
