@@ -518,7 +518,8 @@ def _limitations(findings: Mapping[str, Any], summary: pd.DataFrame) -> list[str
     out += [
         "- Fold linear conv channels (the composed kernel grows: worth it only for 1x1 convs).",
         "- Energy per sample on GPUs (`kedro run --pipelines=benchmark` records it where NVML "
-        "is available) and robustness evaluation.",
+        "is available).",
+        "- Robustness beyond L∞ FGSM and PGD: adaptive attacks (AutoAttack), other norms.",
         "- Adaptive ratio schedules during training.",
         "",
     ]

@@ -273,7 +273,7 @@ def report_section(findings: Mapping[str, Any]) -> list[str]:
     """Robustness: the claims, then per data set and model one table, configurations by
     conditions, each cell the accuracy and its paired change against all-ReLU."""
     rows = pd.DataFrame(findings.get("robustness") or [])
-    out = ["## Robustness: accuracy under attack (FGSM, PGD)", ""]
+    out = ["### Robustness: accuracy under attack (FGSM, PGD, guide §7)", ""]
     if rows.empty:
         return [*out, "_No run was attacked: run `kedro run --pipelines=robustness`._", ""]
     out += [
