@@ -32,6 +32,15 @@ def test_patterns_and_seeds_multiply(params):
     ]
 
 
+def test_a_group_without_seeds_defaults_to_seed_0_and_empty_seeds_is_no_run():
+    schedules = {"schedules": {"ramp": [0.2, 0.8]}}
+    specs = fixed_specs({"ratios": [0.5], "layerwise": schedules})
+    assert [s.key for s in specs] == ["fixed_50_s0", "layerwise-ramp_s0"]
+    specs = fixed_specs({"ratios": [0.5], "seeds": [1], "layerwise": {**schedules, "seeds": []}})
+    assert [s.key for s in specs] == ["fixed_50_s1"]
+    assert gated_specs({"variants": {"base": {}}, "seeds": []}) == []
+
+
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [

@@ -157,7 +157,8 @@ def _list(params: Mapping, key: str, prefix: str) -> list:
 
 
 def _seeds(params: Mapping, prefix: str) -> list[int]:
-    seeds = _list(params, "seeds", prefix) or [0]
+    """The group's seeds: [0] when it names none; `seeds: []` is no run of the group."""
+    seeds = _list(params, "seeds", prefix) if "seeds" in params else [0]
     for s in seeds:
         if not isinstance(s, int) or isinstance(s, bool):
             raise ConfigError(f"{prefix}.seeds: {s!r} is not an integer seed")
