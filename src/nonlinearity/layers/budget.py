@@ -117,11 +117,12 @@ def check_budget(costs: ReluCosts, budget: int, where: str = "gating") -> None:
     """ConfigError (one line) unless the gates can make exactly `budget` ReLUs per sample."""
     if not costs.gates:
         raise ConfigError(f"{where}.relu_budget needs gated activations; the model has none")
-    if budget in nearest(costs, budget):
+    near = nearest(costs, budget)
+    if budget in near:
         return
     *most, last = sorted(set(costs.costs))
     steps = f"{', '.join(map(str, most))} or {last}" if most else str(last)
-    hits = " and ".join(str(n) for n in dict.fromkeys(nearest(costs, budget)) if n is not None)
+    hits = " and ".join(str(n) for n in dict.fromkeys(near) if n is not None)
     raise ConfigError(
         f"{where}.relu_budget = {budget} cannot be hit exactly on this model: it has "
         f"{costs.others}..{costs.total} ReLUs per sample and a gated neuron costs {steps} of "
