@@ -20,6 +20,7 @@ from nonlinearity.layers.budget import (
 from nonlinearity.measure.efficiency import nonlinear_units
 from nonlinearity.models import build_model
 from nonlinearity.training import GateConfig, gate_penalty
+from tests.training.test_regularizers import _gates
 
 # SNL's count for the CIFAR-stem ResNet-18 at 32x32: the stem, then 4 ReLUs per stage
 CIFAR_RESNET18 = 64 * 32**2 + 4 * 64 * 32**2 + 4 * 128 * 16**2 + 4 * 256 * 8**2 + 4 * 512 * 4**2
@@ -41,19 +42,9 @@ def test_cifar_resnet18_backbone_has_557056_relus_per_image():
         check_budget(costs, 50_001)
 
 
-def _gates(*alphas: list[float]) -> list[GatedActivation]:
-    gates = []
-    for a in alphas:
-        g = GatedActivation(len(a), nn.ReLU())
-        with torch.no_grad():
-            g.logit.copy_(torch.logit(torch.tensor(a)))
-        gates.append(g)
-    return gates
-
-
 def test_fill_keeps_the_budget_reachable_and_each_layer_its_top_alphas():
     # by alpha a plain fill takes 2 + 2 (.9, .8) and cannot add 3: 4, not 5
-    costs = ReluCosts(_gates([0.8, 0.9], [0.7]), [2, 3], 0)
+    costs = ReluCosts(_gates([[0.8, 0.9], [0.7]]), [2, 3], 0)
     assert budget_counts(costs, 5) == [1, 1]
     harden_to_budget(costs, 5)
     assert costs.count() == 5
@@ -97,7 +88,7 @@ def test_hardening_hits_every_count_that_can_be_made_and_refuses_the_others():
 
 
 def test_unreachable_budget_names_the_nearest_counts():
-    costs = ReluCosts(_gates([0.5] * 4, [0.5] * 4), [16, 64], 512)
+    costs = ReluCosts(_gates([[0.5] * 4, [0.5] * 4]), [16, 64], 512)
     with pytest.raises(ConfigError) as err:
         check_budget(costs, 520, "train_gated.variants.b50k")
     assert str(err.value) == (
@@ -112,7 +103,7 @@ def test_unreachable_budget_names_the_nearest_counts():
 
 
 def test_budget_term_and_its_gradient():
-    costs = ReluCosts(_gates([0.2, 0.6], [0.5, 0.9, 0.3]), [4, 1], 10)
+    costs = ReluCosts(_gates([[0.2, 0.6], [0.5, 0.9, 0.3]]), [4, 1], 10)
     attach(costs)
     a = [torch.tensor([0.2, 0.6]), torch.tensor([0.5, 0.9, 0.3])]
     soft = 10 + 4 * 0.8 + 1 * 1.7  # 14.9
