@@ -101,6 +101,13 @@ def parse(cls: type[T], params: Mapping[str, Any] | None, prefix: str) -> T:
     return cls(**values)
 
 
+def recorded(settings: Mapping[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings as a run records and fingerprints them: every field, but those added after
+    runs were stored (`added`: field -> the value runs had before) left out at that value,
+    so those runs keep their fingerprints and names."""
+    return {k: v for k, v in settings.items() if k not in added or v != added[k]}
+
+
 @cache
 def _hints(cls: type) -> dict[str, Any]:
     return get_type_hints(cls)

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers.apply import ACTIVATIONS
-from ..params import parse, setting
+from ..params import parse, recorded, setting
 from .mlp import MLPConfig, build_mlp
 from .resnet import STEMS, BackboneHead, build_resnet_head, untie_activations
 from .transformer import (
@@ -135,7 +135,7 @@ def model_settings(params: Mapping[str, Any] | None) -> dict[str, Any]:
     settings = asdict(model_config(params))
     if "attention" in settings:
         settings["attention"] = [k for k in PROJECTIONS if k in settings["attention"]]
-    return {k: v for k, v in settings.items() if k not in LATER or v != LATER[k]}
+    return recorded(settings, LATER)
 
 
 def check_model(params: Mapping[str, Any], kind: str, dataset: str = "") -> None:

@@ -10,7 +10,7 @@ import torch
 
 from ..device import check_device, resolve_device
 from ..errors import ConfigError
-from ..params import parse, setting
+from ..params import parse, recorded, setting
 
 Optimizer = Literal["adam", "adamw", "sgd"]
 Scheduler = Literal["cosine", "none"]
@@ -91,11 +91,7 @@ BUDGET_FIELDS = {"relu_budget": None, "relu_budget_weight": 0.0}
 
 def gate_settings(gates: GateConfig | None) -> dict | None:
     """A gate variant as a run's settings: its fields, less the budget ones left unset."""
-    if gates is None:
-        return None
-    return {
-        k: v for k, v in asdict(gates).items() if k not in BUDGET_FIELDS or v != BUDGET_FIELDS[k]
-    }
+    return None if gates is None else recorded(asdict(gates), BUDGET_FIELDS)
 
 
 def epochs_budget(epochs: int, gates: GateConfig | None, where: str = "gating") -> dict[str, int]:
